@@ -1,0 +1,1 @@
+//! petrel-session (in progress).
