@@ -1,0 +1,176 @@
+//! [`TopicName`]: the validated topic of a PUBLISH (no wildcards).
+
+use core::fmt;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+
+use crate::TopicError;
+
+/// Longest topic name or filter the protocol can carry, in bytes (MQTT-4.7.3-3).
+pub const MAX_TOPIC_LEN: usize = 65_535;
+
+/// Iterator over the `/`-separated levels of a topic name or filter.
+pub type Levels<'a> = core::str::Split<'a, char>;
+
+/// A validated MQTT topic name: non-empty, at most 65,535 bytes, no U+0000, no `+` or `#`.
+///
+/// It wraps a [`ByteString`], so building one from the codec's strings or from [`Bytes`]
+/// never copies the text; cloning is a reference-count increment.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicName(ByteString);
+
+pub(crate) fn check_common(s: &str) -> Result<(), TopicError> {
+    if s.is_empty() {
+        return Err(TopicError::Empty);
+    }
+    if s.len() > MAX_TOPIC_LEN {
+        return Err(TopicError::TooLong { len: s.len() });
+    }
+    Ok(())
+}
+
+pub(crate) fn bytes_to_string(bytes: Bytes) -> Result<ByteString, TopicError> {
+    ByteString::try_from(bytes).map_err(|_| TopicError::InvalidUtf8)
+}
+
+impl TopicName {
+    /// Validates `s` as a topic name. Passing a [`ByteString`] does not copy.
+    pub fn new(s: impl Into<ByteString>) -> Result<Self, TopicError> {
+        let s = s.into();
+        Self::validate(&s)?;
+        Ok(Self(s))
+    }
+
+    /// Validates UTF-8 `bytes` as a topic name without copying them.
+    pub fn from_bytes(bytes: Bytes) -> Result<Self, TopicError> {
+        Self::new(bytes_to_string(bytes)?)
+    }
+
+    /// Checks the topic-name rules on `s` without building a value.
+    pub fn validate(s: &str) -> Result<(), TopicError> {
+        check_common(s)?;
+        for b in s.bytes() {
+            match b {
+                0 => return Err(TopicError::NullCharacter),
+                b'+' | b'#' => return Err(TopicError::WildcardInName),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The underlying shared string.
+    pub fn as_byte_string(&self) -> &ByteString {
+        &self.0
+    }
+
+    /// Gives back the underlying shared string.
+    pub fn into_inner(self) -> ByteString {
+        self.0
+    }
+
+    /// The `/`-separated levels, empty levels included (`/a/` has three).
+    pub fn levels(&self) -> Levels<'_> {
+        self.0.split('/')
+    }
+
+    /// Number of levels (one more than the number of `/`).
+    pub fn level_count(&self) -> usize {
+        level_count(&self.0)
+    }
+
+    /// Fails with [`TopicError::TooManyLevels`] when the name has more than `max` levels.
+    pub fn check_max_levels(&self, max: usize) -> Result<(), TopicError> {
+        check_max_levels(&self.0, max)
+    }
+
+    /// True for names starting with `$` (such as `$SYS/...`), which filters starting with a
+    /// wildcard never match (MQTT-4.7.2-1).
+    pub fn is_sys(&self) -> bool {
+        self.0.starts_with('$')
+    }
+}
+
+pub(crate) fn level_count(s: &str) -> usize {
+    s.bytes().filter(|&b| b == b'/').count() + 1
+}
+
+pub(crate) fn check_max_levels(s: &str, max: usize) -> Result<(), TopicError> {
+    let levels = level_count(s);
+    if levels > max {
+        return Err(TopicError::TooManyLevels { levels, max });
+    }
+    Ok(())
+}
+
+impl TryFrom<ByteString> for TopicName {
+    type Error = TopicError;
+    fn try_from(s: ByteString) -> Result<Self, TopicError> {
+        Self::new(s)
+    }
+}
+
+impl TryFrom<Bytes> for TopicName {
+    type Error = TopicError;
+    fn try_from(b: Bytes) -> Result<Self, TopicError> {
+        Self::from_bytes(b)
+    }
+}
+
+impl TryFrom<&str> for TopicName {
+    type Error = TopicError;
+    fn try_from(s: &str) -> Result<Self, TopicError> {
+        Self::new(s)
+    }
+}
+
+impl TryFrom<String> for TopicName {
+    type Error = TopicError;
+    fn try_from(s: String) -> Result<Self, TopicError> {
+        Self::new(s)
+    }
+}
+
+impl core::str::FromStr for TopicName {
+    type Err = TopicError;
+    fn from_str(s: &str) -> Result<Self, TopicError> {
+        Self::new(s)
+    }
+}
+
+impl From<TopicName> for ByteString {
+    fn from(t: TopicName) -> ByteString {
+        t.0
+    }
+}
+
+impl AsRef<str> for TopicName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl core::ops::Deref for TopicName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TopicName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for TopicName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
