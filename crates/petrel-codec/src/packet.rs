@@ -8,7 +8,9 @@
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use crate::{PacketId, PacketType, Properties, ProtocolVersion, QoS, ReasonCode, SubscriptionOptions};
+use crate::{
+    PacketId, PacketType, Properties, ProtocolVersion, QoS, ReasonCode, SubscriptionOptions,
+};
 
 /// The will message carried in CONNECT.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +94,11 @@ pub struct PubResp {
 impl PubResp {
     /// A successful response without properties.
     pub fn new(packet_id: PacketId) -> Self {
-        Self { packet_id, reason: ReasonCode::Success, properties: Properties::new() }
+        Self {
+            packet_id,
+            reason: ReasonCode::Success,
+            properties: Properties::new(),
+        }
     }
 }
 

@@ -146,7 +146,10 @@ impl Properties {
     /// identifier may repeat (user property, subscription identifier).
     pub fn set(&mut self, prop: Property) {
         let id = prop.id();
-        if !matches!(id, PropertyId::UserProperty | PropertyId::SubscriptionIdentifier) {
+        if !matches!(
+            id,
+            PropertyId::UserProperty | PropertyId::SubscriptionIdentifier
+        ) {
             if let Some(slot) = self.0.iter_mut().find(|p| p.id() == id) {
                 *slot = prop;
                 return;
