@@ -1,0 +1,168 @@
+//! Messages to the client: the bounded queue, the in-flight window (the client's Receive
+//! Maximum, MQTT-3.3.4-9), expiry, topic aliases and the client's maximum packet size.
+
+use std::time::Instant;
+
+use petrel_codec::{Packet, PacketId, Publish, PubResp, QoS};
+
+use super::{Phase, ServerSession};
+use crate::alias::{AliasPlan, OutboundAliases};
+use crate::error::CloseReason;
+use crate::message::{Message, OutgoingMessage};
+use crate::qos_out::{InFlight, OutState};
+use crate::queue::Pushed;
+
+/// What [`ServerSession::deliver`] did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeliverOutcome {
+    /// Queued for sending.
+    Queued,
+    /// Queued; this many older messages were dropped (`DropOldest`).
+    QueuedDroppingOldest(usize),
+    /// The message was dropped (`DropNewest`, or already expired).
+    Dropped,
+    /// The queue overflowed under the `Disconnect` policy: the session is closing.
+    Disconnected,
+}
+
+impl ServerSession {
+    /// Hands a message for the client to the session. It waits in the bounded queue until
+    /// the writer pulls it (`poll_transmit`) and, for QoS 1/2, until the in-flight window
+    /// has room. The broker sets the QoS (the minimum of the publication and the
+    /// subscription), the RETAIN flag and subscription identifiers.
+    pub fn deliver(&mut self, now: Instant, msg: OutgoingMessage) -> DeliverOutcome {
+        self.now = now;
+        if msg.is_expired(now) {
+            self.counters.dropped_expired += 1;
+            return DeliverOutcome::Dropped;
+        }
+        self.enqueue(msg)
+    }
+
+    pub(super) fn enqueue(&mut self, msg: OutgoingMessage) -> DeliverOutcome {
+        match self.queue.push(msg) {
+            Pushed::Queued(0) => DeliverOutcome::Queued,
+            Pushed::Queued(n) => {
+                self.counters.dropped_queue_full += n as u64;
+                DeliverOutcome::QueuedDroppingOldest(n)
+            }
+            Pushed::DroppedNewest => {
+                self.counters.dropped_queue_full += 1;
+                DeliverOutcome::Dropped
+            }
+            Pushed::Overflow => {
+                self.counters.dropped_queue_full += 1;
+                if self.phase == Phase::Connected {
+                    self.close(CloseReason::QueueOverflow, true, true);
+                }
+                DeliverOutcome::Disconnected
+            }
+        }
+    }
+
+    fn window(&self) -> usize {
+        usize::from(self.client_receive_max.min(self.config.max_inflight).max(1))
+    }
+
+    /// The next packet to write: control packets first, then resent in-flight messages,
+    /// then queued messages as the window allows.
+    pub fn poll_transmit(&mut self) -> Option<Packet> {
+        loop {
+            if let Some(p) = self.transmits.pop_front() {
+                if !self.version.is_v5() {
+                    return Some(p);
+                }
+                match crate::wire::fit(p, self.version, self.client_max_packet) {
+                    Some(p) => return Some(p),
+                    None => continue,
+                }
+            }
+            if self.phase != Phase::Connected {
+                return None;
+            }
+            return self.next_publish();
+        }
+    }
+
+    fn next_publish(&mut self) -> Option<Packet> {
+        loop {
+            if self.out.has_unsent() {
+                if self.out.sent_count() >= self.window() {
+                    return None;
+                }
+                let e = self.out.next_unsent()?;
+                match e.state {
+                    OutState::Released => {
+                        return Some(Packet::PubRel(PubResp::new(e.packet_id)));
+                    }
+                    OutState::Published => {
+                        match self.build_publish(&e.message, Some(e.packet_id), e.transmitted) {
+                            Some(p) => return Some(Packet::Publish(p)),
+                            None => self.drop_in_flight(e.packet_id),
+                        }
+                    }
+                }
+                continue;
+            }
+            self.counters.dropped_expired += self.queue.drop_expired_front(self.now) as u64;
+            let front = self.queue.front()?;
+            let qos = front.message.qos;
+            if qos != QoS::AtMostOnce && self.out.sent_count() >= self.window() {
+                return None;
+            }
+            let m = self.queue.pop_front()?.message_at(self.now);
+            if qos == QoS::AtMostOnce {
+                match self.build_publish(&m, None, false) {
+                    Some(p) => return Some(Packet::Publish(p)),
+                    None => continue,
+                }
+            }
+            let Some(id) = self.ids.alloc() else {
+                self.counters.dropped_queue_full += 1;
+                continue;
+            };
+            match self.build_publish(&m, Some(id), false) {
+                Some(p) => {
+                    let e = InFlight {
+                        packet_id: id,
+                        message: m,
+                        state: OutState::Published,
+                        sent: true,
+                        transmitted: true,
+                    };
+                    self.out.push(e);
+                    return Some(Packet::Publish(p));
+                }
+                None => self.ids.release(id),
+            }
+        }
+    }
+
+    /// A message the client cannot accept is dropped as if sent (MQTT-3.1.2-25).
+    fn drop_in_flight(&mut self, id: PacketId) {
+        self.out.remove(id);
+        self.ids.release(id);
+    }
+
+    /// Builds the PUBLISH for `m` with an alias when the policy gives one, within the
+    /// client's Maximum Packet Size (MQTT-3.1.2-24); `None` (counted) when it cannot fit.
+    fn build_publish(&mut self, m: &Message, id: Option<PacketId>, dup: bool) -> Option<Publish> {
+        let v5 = self.version.is_v5();
+        let max = usize::try_from(self.client_max_packet).unwrap_or(usize::MAX);
+        let base = m.to_publish(id, dup, v5);
+        let plan = if v5 { self.out_alias.plan(&m.topic) } else { AliasPlan::None };
+        let mut p = base.clone();
+        OutboundAliases::apply(plan, &mut p);
+        let len = |p: &Publish| Packet::Publish(p.clone()).encoded_len(self.version).ok();
+        if len(&p).is_some_and(|l| l <= max) {
+            self.out_alias.commit(&m.topic, plan);
+            return Some(p);
+        }
+        if plan != AliasPlan::None && len(&base).is_some_and(|l| l <= max) {
+            return Some(base);
+        }
+        self.counters.dropped_too_large += 1;
+        None
+    }
+}
