@@ -1,0 +1,334 @@
+//! Broker configuration, read from TOML. Every key has a default; unknown keys are errors.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// What happens when a session's outgoing queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum DropPolicy {
+    /// Drop the oldest queued message to make room for the new one.
+    #[default]
+    DropOldest,
+    /// Drop the new message.
+    DropNewest,
+    /// Disconnect the client (MQTT 5: DISCONNECT 0x97 Quota exceeded).
+    Disconnect,
+}
+
+/// One TCP listener.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ListenerConfig {
+    /// Address to bind, such as `127.0.0.1:1883` or `0.0.0.0:1883`.
+    pub bind: SocketAddr,
+}
+
+impl ListenerConfig {
+    /// A listener on `bind`.
+    pub fn new(bind: SocketAddr) -> Self {
+        Self { bind }
+    }
+}
+
+/// Limits that protect the broker from clients.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest packet accepted from a client, in bytes (also announced to MQTT 5 clients).
+    pub max_packet_size: u32,
+    /// Largest number of simultaneous connections; further ones are closed at once.
+    pub max_connections: usize,
+    /// Seconds a new connection may take to complete CONNECT.
+    pub connect_timeout_secs: u64,
+    /// Largest keep-alive a client may use, in seconds. Larger values (and 0) are
+    /// replaced by this value, announced as Server Keep Alive to MQTT 5 clients.
+    pub max_keep_alive_secs: u16,
+    /// Outgoing QoS 1/2 messages in flight per session (further capped by the client's
+    /// Receive Maximum).
+    pub max_inflight_messages: u16,
+    /// Incoming QoS 2 messages awaiting PUBREL per session (our Receive Maximum).
+    pub receive_maximum: u16,
+    /// Messages queued per session beyond the in-flight window.
+    pub max_queued_messages: usize,
+    /// Payload bytes queued per session beyond the in-flight window.
+    pub max_queued_bytes: usize,
+    /// What to do when the queue is full.
+    pub queue_drop_policy: DropPolicy,
+    /// Subscriptions one client may hold.
+    pub max_subscriptions_per_client: usize,
+    /// Topic filters in one SUBSCRIBE packet.
+    pub max_filters_per_subscribe: usize,
+    /// Levels in a topic name or filter.
+    pub max_topic_levels: usize,
+    /// User properties in one packet.
+    pub max_user_properties: usize,
+    /// Retained messages the broker stores; new topics beyond it are not retained.
+    pub max_retained_messages: usize,
+    /// Topic aliases a client may use towards the broker (MQTT 5 Topic Alias Maximum).
+    pub topic_alias_maximum: u16,
+    /// Largest session expiry interval granted, in seconds.
+    pub max_session_expiry_secs: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_packet_size: 1024 * 1024,
+            max_connections: 10_000,
+            connect_timeout_secs: 10,
+            max_keep_alive_secs: 3600,
+            max_inflight_messages: 32,
+            receive_maximum: 64,
+            max_queued_messages: 1000,
+            max_queued_bytes: 16 * 1024 * 1024,
+            queue_drop_policy: DropPolicy::DropOldest,
+            max_subscriptions_per_client: 1000,
+            max_filters_per_subscribe: 64,
+            max_topic_levels: 32,
+            max_user_properties: 32,
+            max_retained_messages: 100_000,
+            topic_alias_maximum: 16,
+            max_session_expiry_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// `$SYS` topics.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SysConfig {
+    /// Seconds between `$SYS/broker/...` updates; 0 turns them off.
+    pub interval_secs: u64,
+}
+
+impl Default for SysConfig {
+    fn default() -> Self {
+        Self { interval_secs: 10 }
+    }
+}
+
+/// Options of MQTT features.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Features {
+    /// Assign topic aliases to messages sent to MQTT 5 clients that accept them.
+    pub outgoing_topic_aliases: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Self {
+            outgoing_topic_aliases: true,
+        }
+    }
+}
+
+/// The whole broker configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// TCP listeners. Default: one on `127.0.0.1:1883`.
+    #[serde(rename = "listener")]
+    pub listeners: Vec<ListenerConfig>,
+    /// Limits.
+    pub limits: Limits,
+    /// `$SYS` topics.
+    pub sys: SysConfig,
+    /// Features.
+    pub features: Features,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listeners: vec![ListenerConfig::new(SocketAddr::from((
+                [127, 0, 0, 1],
+                1883,
+            )))],
+            limits: Limits::default(),
+            sys: SysConfig::default(),
+            features: Features::default(),
+        }
+    }
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown key or a value of the wrong type.
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        /// The file (or `<string>`).
+        path: String,
+        /// 1-based line of the offending key or value.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid value for `{key}`: {message}")]
+    Invalid {
+        /// The key, as a dotted path.
+        key: &'static str,
+        /// Why it is invalid.
+        message: &'static str,
+    },
+}
+
+impl Config {
+    /// Parses TOML text. `origin` names the text in errors (a path or `<string>`).
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| line_col(text, span.start))
+                .unwrap_or((1, 1));
+            ConfigError::Parse {
+                path: origin.to_owned(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        let checks: [(bool, &'static str, &'static str); 6] = [
+            (
+                l.max_packet_size < 64,
+                "limits.max_packet_size",
+                "must be at least 64",
+            ),
+            (
+                l.max_connections == 0,
+                "limits.max_connections",
+                "must be at least 1",
+            ),
+            (
+                l.connect_timeout_secs == 0,
+                "limits.connect_timeout_secs",
+                "must be at least 1",
+            ),
+            (
+                l.max_inflight_messages == 0,
+                "limits.max_inflight_messages",
+                "must be at least 1",
+            ),
+            (
+                l.receive_maximum == 0,
+                "limits.receive_maximum",
+                "must be at least 1",
+            ),
+            (
+                l.max_topic_levels == 0,
+                "limits.max_topic_levels",
+                "must be at least 1",
+            ),
+        ];
+        for (bad, key, message) in checks {
+            if bad {
+                return Err(ConfigError::Invalid { key, message });
+            }
+        }
+        Ok(())
+    }
+
+    /// The connect timeout as a duration.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.connect_timeout_secs)
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        assert_eq!(
+            Config::from_toml("", "<string>").unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn example_file_parses_and_matches_defaults() {
+        let text = include_str!("../../../petreld.example.toml");
+        let config = Config::from_toml(text, "petreld.example.toml").unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let text = "[limits]\nmax_packet_size = 2048\nmax_pakcet_size = 1\n";
+        let err = Config::from_toml(text, "x.toml").unwrap_err().to_string();
+        assert!(err.starts_with("x.toml:3:"), "{err}");
+        assert!(err.contains("max_pakcet_size"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_line() {
+        let text = "\n[limits]\nmax_connections = \"many\"\n";
+        let err = Config::from_toml(text, "x.toml").unwrap_err().to_string();
+        assert!(err.starts_with("x.toml:3:"), "{err}");
+    }
+
+    #[test]
+    fn listeners_and_policy() {
+        let text =
+            "[[listener]]\nbind = \"0.0.0.0:1884\"\n[limits]\nqueue_drop_policy = \"disconnect\"\n";
+        let config = Config::from_toml(text, "<string>").unwrap();
+        assert_eq!(config.listeners[0].bind.port(), 1884);
+        assert_eq!(config.limits.queue_drop_policy, DropPolicy::Disconnect);
+    }
+
+    #[test]
+    fn out_of_range_is_error() {
+        let err = Config::from_toml("[limits]\nmax_connections = 0\n", "<string>").unwrap_err();
+        assert!(err.to_string().contains("limits.max_connections"));
+    }
+}

@@ -1,0 +1,307 @@
+//! The state every connection task shares: configuration, subscription index, retained
+//! messages, the session registry, metrics and the store. Publishing happens here, on the
+//! publisher's own task: look up targets, push into their queues, wake them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytestring::ByteString;
+use petrel_codec::{QoS, ReasonCode};
+use petrel_store::{Batch, Op, Store, StoredSession, StoredSubscription};
+use tokio::sync::{oneshot, watch};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::index::SubscriptionIndex;
+use crate::message::Message;
+use crate::metrics::Metrics;
+use crate::retained::{RetainOutcome, RetainedIndex};
+use crate::session::{Delivery, Owner, Session, SubInfo};
+use crate::topic::parse_filter;
+
+/// Shared broker state.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub config: Config,
+    pub index: SubscriptionIndex,
+    pub retained: RetainedIndex,
+    pub metrics: Metrics,
+    pub store: Arc<dyn Store>,
+    pub started: Instant,
+    pub shutdown: watch::Receiver<bool>,
+    sessions: Mutex<HashMap<ByteString, Arc<Session>>>,
+    wills: Mutex<HashMap<ByteString, AbortHandle>>,
+    next_conn: AtomicU64,
+}
+
+impl Core {
+    pub fn new(config: Config, store: Arc<dyn Store>, shutdown: watch::Receiver<bool>) -> Self {
+        Self {
+            config,
+            index: SubscriptionIndex::default(),
+            retained: RetainedIndex::default(),
+            metrics: Metrics::default(),
+            store,
+            started: Instant::now(),
+            shutdown,
+            sessions: Mutex::new(HashMap::new()),
+            wills: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<ByteString, Arc<Session>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wills(&self) -> MutexGuard<'_, HashMap<ByteString, AbortHandle>> {
+        self.wills.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A fresh connection number.
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Number of sessions (connected or not).
+    pub fn session_count(&self) -> usize {
+        self.sessions().len()
+    }
+
+    /// Routes a message: updates the retained store when RETAIN=1, then queues it for
+    /// every matching session. Returns false when a store commit failed.
+    pub async fn publish(&self, msg: Arc<Message>) -> bool {
+        let mut ok = true;
+        if msg.retain {
+            let (outcome, op) = self
+                .retained
+                .apply(&msg, self.config.limits.max_retained_messages);
+            if let RetainOutcome::Full = outcome {
+                tracing::debug!(topic = %msg.topic, "retained message limit reached");
+            }
+            if let Some(op) = op {
+                if let Err(e) = self.store.commit(op.into()).await {
+                    tracing::warn!(error = %e, "store commit failed");
+                    ok = false;
+                }
+            }
+        }
+        let origin = msg.origin.as_deref();
+        for t in self.index.route(&msg.topic, msg.qos, origin) {
+            let delivery = Delivery {
+                msg: msg.clone(),
+                qos: t.qos,
+                // MQTT-3.3.1-12 / -13: RETAIN kept only with Retain As Published.
+                retain: msg.retain && t.retain_as_published,
+                sub_ids: t.sub_ids,
+            };
+            t.session
+                .enqueue(delivery, &self.config.limits, &self.metrics);
+        }
+        ok
+    }
+
+    /// Attaches a connection to the session of `client_id`, creating or replacing it.
+    /// Any connection attached before is told to close with 0x8E (session takeover).
+    /// Returns the session and the Session Present flag.
+    pub fn attach(
+        &self,
+        client_id: &ByteString,
+        clean_start: bool,
+        expiry_interval: u32,
+        conn_id: u64,
+        kick: oneshot::Sender<ReasonCode>,
+    ) -> (Arc<Session>, bool) {
+        if let Some(will) = self.wills().remove(client_id) {
+            will.abort();
+        }
+        let mut sessions = self.sessions();
+        let existing = sessions.get(client_id).cloned();
+        let owner = Owner {
+            conn_id,
+            kick: Some(kick),
+        };
+        if let Some(old) = existing {
+            let mut st = old.lock();
+            if let Some(prev) = st.owner.take() {
+                if let Some(k) = prev.kick {
+                    let _ = k.send(ReasonCode::SessionTakenOver);
+                }
+            }
+            if !clean_start && !st.ended {
+                st.owner = Some(owner);
+                st.expiry_interval = expiry_interval;
+                old.online.store(true, Ordering::Relaxed);
+                drop(st);
+                return (old, true);
+            }
+            drop(st);
+            self.discard(&old);
+        }
+        let session = Session::new(client_id.clone(), expiry_interval);
+        session.lock().owner = Some(owner);
+        session.online.store(true, Ordering::Relaxed);
+        sessions.insert(client_id.clone(), session.clone());
+        (session, false)
+    }
+
+    /// Removes a session's subscriptions and empties it (registry entry left to caller).
+    fn discard(&self, session: &Arc<Session>) {
+        let subs: Vec<ByteString> = session.lock().subscriptions.keys().cloned().collect();
+        for raw in subs {
+            if let Ok(parsed) = parse_filter(&raw, usize::MAX) {
+                self.index.unsubscribe(&parsed, &session.client_id);
+            }
+        }
+        session.discard(&self.metrics);
+    }
+
+    /// Removes a session from the registry if it is still the registered one.
+    async fn remove(&self, session: &Arc<Session>) {
+        let removed = {
+            let mut sessions = self.sessions();
+            match sessions.get(&session.client_id) {
+                Some(s) if Arc::ptr_eq(s, session) => sessions.remove(&session.client_id).is_some(),
+                _ => false,
+            }
+        };
+        if removed {
+            self.discard(session);
+            let _ = self
+                .store
+                .commit(Op::DeleteSession(session.client_id.clone()).into())
+                .await;
+        }
+    }
+
+    /// Detaches connection `conn_id` from its session when the connection ends. A session
+    /// with expiry 0 is removed; others expire later unless a client resumes them.
+    pub async fn detach(self: &Arc<Self>, session: &Arc<Session>, conn_id: u64) {
+        let expiry = {
+            let mut st = session.lock();
+            if !st.owned_by(conn_id) {
+                return;
+            }
+            st.owner = None;
+            session.online.store(false, Ordering::Relaxed);
+            st.expiry_interval
+        };
+        if expiry == 0 {
+            self.remove(session).await;
+            return;
+        }
+        let mut batch = Batch::new();
+        let mut record = StoredSession::new(session.client_id.clone(), expiry);
+        record.subscriptions = session
+            .lock()
+            .subscriptions
+            .iter()
+            .map(|(f, i)| StoredSubscription::new(f.clone(), i.options, i.id))
+            .collect();
+        batch.push(Op::PutSession(record));
+        let _ = self.store.commit(batch).await;
+        if expiry == u32::MAX {
+            return;
+        }
+        let core = self.clone();
+        let session = session.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(u64::from(expiry))).await;
+            let still_offline = session.lock().owner.is_none();
+            if still_offline {
+                core.remove(&session).await;
+            }
+        });
+    }
+
+    /// Publishes a will now, or after `delay` unless the client reconnects first.
+    pub fn schedule_will(self: &Arc<Self>, client_id: &ByteString, will: Arc<Message>, delay: u32) {
+        if delay == 0 {
+            let core = self.clone();
+            tokio::spawn(async move {
+                core.publish(will).await;
+            });
+            return;
+        }
+        let core = self.clone();
+        let id = client_id.clone();
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
+            core.wills().remove(&id);
+            core.publish(will).await;
+        });
+        if let Some(old) = self.wills().insert(client_id.clone(), task.abort_handle()) {
+            old.abort();
+        }
+    }
+
+    /// Adds a subscription to a session and the index; returns true when it existed.
+    pub fn subscribe(&self, session: &Arc<Session>, raw: &ByteString, info: SubInfo) -> bool {
+        let Ok(parsed) = parse_filter(raw, usize::MAX) else {
+            return false;
+        };
+        session.lock().subscriptions.insert(raw.clone(), info);
+        self.index.subscribe(&parsed, session, info)
+    }
+
+    /// Removes a subscription; returns true when it existed.
+    pub fn unsubscribe(&self, session: &Arc<Session>, raw: &ByteString) -> bool {
+        let Ok(parsed) = parse_filter(raw, usize::MAX) else {
+            return false;
+        };
+        session.lock().subscriptions.remove(raw);
+        self.index.unsubscribe(&parsed, &session.client_id)
+    }
+
+    /// Restores sessions and retained messages from the store at start-up.
+    pub async fn restore(self: &Arc<Self>) -> Result<(), petrel_store::StoreError> {
+        let snapshot = self.store.load().await?;
+        let now = Instant::now();
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        for m in snapshot.retained {
+            let expires_at = match m.expires_at_ms {
+                Some(at) if u128::from(at) <= wall => continue,
+                Some(at) => Some(now + Duration::from_millis(at - wall as u64)),
+                None => None,
+            };
+            let mut msg = Message::new(m.topic, m.payload, m.qos, true, &m.properties, now, None);
+            Arc::make_mut(&mut msg).expires_at = expires_at;
+            self.retained.restore(msg);
+        }
+        for s in snapshot.sessions {
+            let session = Session::new(s.client_id.clone(), s.expiry_interval);
+            for sub in s.subscriptions {
+                self.subscribe(
+                    &session,
+                    &sub.filter,
+                    SubInfo {
+                        options: sub.options,
+                        id: sub.identifier,
+                    },
+                );
+            }
+            self.sessions().insert(s.client_id, session);
+        }
+        Ok(())
+    }
+
+    /// Sends retained messages matching a new subscription to the session.
+    pub fn send_retained(&self, session: &Session, filter: &str, qos: QoS, sub_id: Option<u32>) {
+        for msg in self.retained.matching(filter, Instant::now()) {
+            let delivery = Delivery {
+                qos: msg.qos.min(qos),
+                msg,
+                // MQTT-3.3.1-9: retained messages sent on subscribe have RETAIN=1.
+                retain: true,
+                sub_ids: sub_id.into_iter().collect(),
+            };
+            session.enqueue(delivery, &self.config.limits, &self.metrics);
+        }
+    }
+}

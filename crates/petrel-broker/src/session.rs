@@ -1,0 +1,216 @@
+//! The per-client session state that outlives connections: subscriptions, the bounded
+//! outgoing queue, messages in flight and incoming QoS 2 packet ids.
+//!
+//! Publishing tasks push into the queue of each matching session under its mutex and wake
+//! the owning connection task with [`Session::notify`]. The connection task drains the
+//! queue into the in-flight window. (A private adapter: the sans-IO `petrel-session` crate
+//! will own these rules once it lands.)
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytestring::ByteString;
+use petrel_codec::{PacketId, QoS, ReasonCode, SubscriptionOptions};
+use tokio::sync::{oneshot, Notify};
+
+use crate::config::{DropPolicy, Limits};
+use crate::message::Message;
+use crate::metrics::Metrics;
+
+/// Options of one subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SubInfo {
+    /// Options from SUBSCRIBE.
+    pub options: SubscriptionOptions,
+    /// MQTT 5 subscription identifier.
+    pub id: Option<u32>,
+}
+
+/// One message on its way to one session.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivery {
+    /// The shared message.
+    pub msg: Arc<Message>,
+    /// QoS granted for this delivery.
+    pub qos: QoS,
+    /// RETAIN flag to send.
+    pub retain: bool,
+    /// Subscription identifiers of every matching subscription.
+    pub sub_ids: Vec<u32>,
+}
+
+/// Where an outgoing QoS 1/2 message is in its flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// QoS 1 PUBLISH sent, waiting for PUBACK.
+    Puback,
+    /// QoS 2 PUBLISH sent, waiting for PUBREC.
+    Pubrec,
+    /// PUBREL sent, waiting for PUBCOMP.
+    Pubcomp,
+}
+
+/// An outgoing message holding a packet id.
+#[derive(Debug, Clone)]
+pub(crate) struct Inflight {
+    /// Its packet id.
+    pub pid: PacketId,
+    /// The message.
+    pub delivery: Delivery,
+    /// Where it is.
+    pub phase: Phase,
+}
+
+/// The connection currently attached to a session.
+#[derive(Debug)]
+pub(crate) struct Owner {
+    /// Connection number.
+    pub conn_id: u64,
+    /// Tells the connection to close with a reason (takeover).
+    pub kick: Option<oneshot::Sender<ReasonCode>>,
+}
+
+/// Mutable session state.
+#[derive(Debug, Default)]
+pub(crate) struct SessionState {
+    /// Subscriptions by the filter string the client sent.
+    pub subscriptions: HashMap<ByteString, SubInfo>,
+    /// Messages waiting for the in-flight window.
+    pub queue: VecDeque<Delivery>,
+    /// Bytes held by `queue`.
+    pub queued_bytes: usize,
+    /// Outgoing QoS 1/2 messages, in the order they were first sent.
+    pub inflight: VecDeque<Inflight>,
+    /// Incoming QoS 2 packet ids received and not yet released.
+    pub incoming_qos2: HashSet<u16>,
+    /// The attached connection.
+    pub owner: Option<Owner>,
+    /// Session expiry interval in seconds.
+    pub expiry_interval: u32,
+    /// Set when the queue overflowed under the `disconnect` policy.
+    pub overflowed: bool,
+    /// Set once the session was discarded; nothing may be queued any more.
+    pub ended: bool,
+    next_pid: u16,
+}
+
+impl SessionState {
+    /// The next free packet id (MQTT-2.2.1-3: never 0, never one in use).
+    pub fn next_packet_id(&mut self) -> Option<PacketId> {
+        if self.inflight.len() >= usize::from(u16::MAX) {
+            return None;
+        }
+        loop {
+            self.next_pid = self.next_pid.wrapping_add(1);
+            if let Some(pid) = PacketId::new(self.next_pid) {
+                if !self.inflight.iter().any(|i| i.pid == pid) {
+                    return Some(pid);
+                }
+            }
+        }
+    }
+
+    /// True when `conn_id` is the attached connection.
+    pub fn owned_by(&self, conn_id: u64) -> bool {
+        self.owner.as_ref().is_some_and(|o| o.conn_id == conn_id)
+    }
+}
+
+/// A session shared between its connection task and publishers.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// Client identifier.
+    pub client_id: ByteString,
+    /// Wakes the owning connection when something was queued or changed.
+    pub notify: Notify,
+    /// True while a connection is attached (read without locking by shared-subscription
+    /// selection).
+    pub online: AtomicBool,
+    state: Mutex<SessionState>,
+}
+
+impl Session {
+    /// A new empty session.
+    pub fn new(client_id: ByteString, expiry_interval: u32) -> Arc<Self> {
+        Arc::new(Self {
+            client_id,
+            notify: Notify::new(),
+            online: AtomicBool::new(false),
+            state: Mutex::new(SessionState {
+                expiry_interval,
+                ..SessionState::default()
+            }),
+        })
+    }
+
+    /// Locks the state. A poisoned lock is recovered: the state stays usable.
+    pub fn lock(&self) -> MutexGuard<'_, SessionState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True while a connection is attached.
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Relaxed)
+    }
+
+    /// Queues a delivery, applying the queue limits and drop policy, and wakes the owner.
+    pub fn enqueue(&self, delivery: Delivery, limits: &Limits, metrics: &Metrics) {
+        let mut st = self.lock();
+        if st.ended || (st.owner.is_none() && delivery.qos == QoS::AtMostOnce) {
+            return;
+        }
+        let cost = delivery.msg.cost();
+        let full = |st: &SessionState| {
+            st.queue.len() >= limits.max_queued_messages
+                || st.queued_bytes + cost > limits.max_queued_bytes
+        };
+        if full(&st) {
+            match limits.queue_drop_policy {
+                DropPolicy::DropOldest => {
+                    while full(&st) {
+                        let Some(old) = st.queue.pop_front() else {
+                            break;
+                        };
+                        st.queued_bytes -= old.msg.cost();
+                        Metrics::add(&metrics.messages_dropped, 1);
+                        Metrics::gauge(&metrics.queued_messages, -1);
+                    }
+                    if full(&st) {
+                        Metrics::add(&metrics.messages_dropped, 1);
+                        return;
+                    }
+                }
+                DropPolicy::DropNewest => {
+                    Metrics::add(&metrics.messages_dropped, 1);
+                    return;
+                }
+                DropPolicy::Disconnect => {
+                    Metrics::add(&metrics.messages_dropped, 1);
+                    if st.owner.is_some() {
+                        st.overflowed = true;
+                        drop(st);
+                        self.notify.notify_one();
+                    }
+                    return;
+                }
+            }
+        }
+        st.queued_bytes += cost;
+        st.queue.push_back(delivery);
+        Metrics::gauge(&metrics.queued_messages, 1);
+        drop(st);
+        self.notify.notify_one();
+    }
+
+    /// Empties the queue and in-flight window (session discarded).
+    pub fn discard(&self, metrics: &Metrics) {
+        let mut st = self.lock();
+        st.ended = true;
+        let n = st.queue.len() + st.inflight.len();
+        st.queue.clear();
+        st.inflight.clear();
+        st.queued_bytes = 0;
+        Metrics::gauge(&metrics.queued_messages, -(n as i64));
+    }
+}
