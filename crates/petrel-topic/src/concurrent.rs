@@ -1,16 +1,19 @@
 //! [`SharedSubscriptionIndex`]: the subscription index shared by every connection task.
 //!
-//! # Scheme: sharded reader-writer locks by first level
+//! # Scheme: sharded reader-writer locks by the first two levels
 //!
-//! Filters are spread over `N` shards by a hash of their first level; filters whose first
-//! level is `+` or `#` live in one extra wildcard shard. Every shard is a plain
-//! [`SubscriptionIndex`] behind a [`std::sync::RwLock`].
+//! Filters whose first two levels are literal (`site/7/...`, or a one-level `status`) are
+//! spread over `N` shards by a hash of those levels; filters with a wildcard in their first
+//! two levels (`+/x`, `site/+/temp`, `site/#`, `#`) live in one extra wildcard shard.
+//! Two levels rather than one because real deployments put almost everything under one
+//! first level (`site/...`, `tenant/...`), which would leave one busy shard. Every shard is
+//! a plain [`SubscriptionIndex`] behind a [`std::sync::RwLock`].
 //!
-//! Matching a topic read-locks two shards: the one its first level hashes to and the
-//! wildcard shard (skipped for `$` names, which leading wildcards never match,
-//! MQTT-4.7.2-1). Readers never block each other. A SUBSCRIBE or UNSUBSCRIBE write-locks one
-//! shard for a single trie insertion or removal (about a microsecond), so a PUBLISH waits
-//! at most that long, and only if it needs that very shard; the other shards carry on.
+//! Matching a topic read-locks two shards in turn: the one its first two levels hash to,
+//! and the wildcard shard. Readers never block each other. A SUBSCRIBE or UNSUBSCRIBE
+//! write-locks one shard for a single trie insertion or removal (about a microsecond), so a
+//! PUBLISH waits at most that long, and only if it needs that very shard; the other shards
+//! carry on.
 //!
 //! Why not copy-on-write (e.g. an atomically swapped `Arc` of the whole index): each write
 //! would copy an index of up to millions of filters, or need a persistent trie whose reads
@@ -18,9 +21,10 @@
 //! speed, and the `concurrent` benchmark measures match throughput while a writer thread
 //! subscribes and unsubscribes in a loop.
 
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, Hash};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::intern::StrHasherBuilder;
 use crate::{MatchParams, Matches, SubscriptionIndex, SubscriptionOptions, TopicFilter, TopicName};
 
 /// Default number of literal shards.
@@ -32,7 +36,7 @@ pub const DEFAULT_SHARDS: usize = 16;
 pub struct SharedSubscriptionIndex<K> {
     shards: Box<[RwLock<SubscriptionIndex<K>>]>,
     wildcard: RwLock<SubscriptionIndex<K>>,
-    hasher: RandomState,
+    hasher: StrHasherBuilder,
 }
 
 impl<K: Clone + Eq + Hash> Default for SharedSubscriptionIndex<K> {
@@ -64,20 +68,21 @@ impl<K: Clone + Eq + Hash> SharedSubscriptionIndex<K> {
                 .map(|_| RwLock::new(SubscriptionIndex::new()))
                 .collect(),
             wildcard: RwLock::new(SubscriptionIndex::new()),
-            hasher: RandomState::new(),
+            hasher: StrHasherBuilder::default(),
         }
     }
 
-    fn shard(&self, first_level: &str) -> &RwLock<SubscriptionIndex<K>> {
-        let i = self.hasher.hash_one(first_level) as usize % self.shards.len();
+    /// The literal shard for names or filters starting with these levels.
+    fn shard(&self, first: &str, second: Option<&str>) -> &RwLock<SubscriptionIndex<K>> {
+        let i = self.hasher.hash_one((first, second)) as usize % self.shards.len();
         &self.shards[i]
     }
 
     fn shard_for(&self, filter: &TopicFilter) -> &RwLock<SubscriptionIndex<K>> {
-        match filter.levels().next() {
-            Some("+" | "#") => &self.wildcard,
-            Some(first) => self.shard(first),
-            None => &self.wildcard,
+        let mut levels = filter.levels();
+        match (levels.next(), levels.next()) {
+            (Some("+" | "#"), _) | (_, Some("+" | "#")) | (None, _) => &self.wildcard,
+            (Some(first), second) => self.shard(first, second),
         }
     }
 
@@ -115,11 +120,10 @@ impl<K: Clone + Eq + Hash> SharedSubscriptionIndex<K> {
     /// Matches `topic` into `out` (cleared first); see [`SubscriptionIndex::matches`].
     pub fn matches(&self, topic: &TopicName, params: &MatchParams<'_, K>, out: &mut Matches<K>) {
         out.clear();
-        let first = topic.levels().next().unwrap_or("");
-        read(self.shard(first)).collect(topic, params, out);
-        if !topic.is_sys() {
-            read(&self.wildcard).collect(topic, params, out);
-        }
+        let mut levels = topic.levels();
+        let first = levels.next().unwrap_or("");
+        read(self.shard(first, levels.next())).collect(topic, params, out);
+        read(&self.wildcard).collect(topic, params, out);
     }
 
     /// Number of subscriptions (takes each shard's read lock in turn).

@@ -86,6 +86,10 @@ impl<K: Clone + Eq + Hash> EntryList<K> {
         if let Some(map) = &mut self.positions {
             map.insert(key.clone(), index);
         }
+        if self.items.capacity() == 0 {
+            // Most filters have one subscriber: do not let `Vec` round up to four.
+            self.items.reserve_exact(1);
+        }
         self.items.push(Matched { key, options });
         if self.positions.is_none() && self.items.len() > INDEX_AT {
             let map = self

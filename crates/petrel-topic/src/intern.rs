@@ -14,8 +14,8 @@ pub(crate) const NIL: u32 = u32::MAX;
 /// Interned level strings with reference counts (one count per trie edge using the level).
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
-    /// Level string to id. Uses the keyed std hasher: level text comes from peers.
-    ids: HashMap<Arc<str>, u32>,
+    /// Level string to id, with a randomly keyed hasher (level text comes from peers).
+    ids: HashMap<Arc<str>, u32, StrHasherBuilder>,
     /// Id to (string, references); a freed slot has `None`.
     slots: Vec<(Option<Arc<str>>, u32)>,
     free: Vec<u32>,
@@ -73,6 +73,72 @@ impl Interner {
     }
 }
 
+/// Builds [`StrHasher`]s with per-index random keys.
+#[derive(Debug, Clone)]
+pub(crate) struct StrHasherBuilder {
+    seed: u64,
+    key: u64,
+}
+
+impl Default for StrHasherBuilder {
+    fn default() -> Self {
+        let state = RandomState::new();
+        Self {
+            seed: state.hash_one(1_u64),
+            key: state.hash_one(2_u64) | (1 << 63) | 1,
+        }
+    }
+}
+
+impl BuildHasher for StrHasherBuilder {
+    type Hasher = StrHasher;
+    fn build_hasher(&self) -> StrHasher {
+        StrHasher {
+            state: self.seed,
+            key: self.key,
+        }
+    }
+}
+
+/// A keyed multiply-fold hasher for short level strings: eight bytes per multiplication,
+/// several times faster than SipHash on typical levels, with random per-index keys so
+/// peers cannot precompute colliding levels.
+#[derive(Debug, Clone)]
+pub(crate) struct StrHasher {
+    state: u64,
+    key: u64,
+}
+
+impl Hasher for StrHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.state
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.state;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            h = fold_mul(h ^ u64::from_le_bytes(word), self.key);
+        }
+        let rest = chunks.remainder();
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        h = fold_mul(h ^ u64::from_le_bytes(word), self.key ^ bytes.len() as u64);
+        self.state = h;
+    }
+
+    #[inline]
+    fn write_u8(&mut self, b: u8) {
+        self.state = fold_mul(self.state ^ u64::from(b), MUL);
+    }
+}
+
+const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// Builds [`EdgeHasher`]s with a per-index random seed.
 #[derive(Debug, Clone)]
 pub(crate) struct EdgeHasherBuilder(u64);
@@ -113,7 +179,7 @@ impl Hasher for EdgeHasher {
     }
     #[inline]
     fn write_u64(&mut self, k: u64) {
-        self.0 = fold_mul(self.0 ^ k, 0x9e37_79b9_7f4a_7c15);
+        self.0 = fold_mul(self.0 ^ k, MUL);
     }
 }
 

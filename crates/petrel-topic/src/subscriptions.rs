@@ -23,12 +23,18 @@ struct Group<K> {
 #[derive(Debug)]
 struct Subs<K> {
     direct: EntryList<K>,
-    shared: Vec<Group<K>>,
+    /// Boxed on purpose: shared groups are rare, so most filters pay 8 bytes, not 24.
+    #[allow(clippy::box_collection)]
+    shared: Option<Box<Vec<Group<K>>>>,
 }
 
 impl<K: Clone + Eq + Hash> Subs<K> {
     fn is_empty(&self) -> bool {
-        self.direct.is_empty() && self.shared.is_empty()
+        self.direct.is_empty() && self.shared.is_none()
+    }
+
+    fn groups(&self) -> &[Group<K>] {
+        self.shared.as_deref().map_or(&[], |g| g.as_slice())
     }
 }
 
@@ -90,24 +96,25 @@ impl<K: Clone + Eq + Hash> SubscriptionIndex<K> {
         let subs = self.trie.node_mut(node).data.get_or_insert_with(|| {
             Box::new(Subs {
                 direct: EntryList::default(),
-                shared: Vec::new(),
+                shared: None,
             })
         });
         let replaced = match share {
             None => subs.direct.upsert(key, options),
             Some(name) => {
-                let group = match subs.shared.iter().position(|g| &*g.name == name) {
-                    Some(i) => &mut subs.shared[i],
+                let groups = subs.shared.get_or_insert_with(Default::default);
+                let i = match groups.iter().position(|g| &*g.name == name) {
+                    Some(i) => i,
                     None => {
-                        subs.shared.push(Group {
+                        groups.push(Group {
                             name: name.into(),
                             members: EntryList::default(),
                             cursor: AtomicUsize::new(0),
                         });
-                        let last = subs.shared.len() - 1;
-                        &mut subs.shared[last]
+                        groups.len() - 1
                     }
                 };
+                let group = &mut groups[i];
                 group.members.upsert(key, options)
             }
         };
@@ -133,10 +140,14 @@ impl<K: Clone + Eq + Hash> SubscriptionIndex<K> {
         let removed = match share {
             None => subs.direct.remove(key)?,
             Some(name) => {
-                let i = subs.shared.iter().position(|g| &*g.name == name)?;
-                let removed = subs.shared[i].members.remove(key)?;
-                if subs.shared[i].members.is_empty() {
-                    subs.shared.swap_remove(i);
+                let groups = subs.shared.as_mut()?;
+                let i = groups.iter().position(|g| &*g.name == name)?;
+                let removed = groups[i].members.remove(key)?;
+                if groups[i].members.is_empty() {
+                    groups.swap_remove(i);
+                    if groups.is_empty() {
+                        subs.shared = None;
+                    }
                 }
                 removed
             }
@@ -163,7 +174,7 @@ impl<K: Clone + Eq + Hash> SubscriptionIndex<K> {
         let subs = self.trie.node(node).data.as_ref()?;
         let list = match share {
             None => &subs.direct,
-            Some(name) => &subs.shared.iter().find(|g| &*g.name == name)?.members,
+            Some(name) => &subs.groups().iter().find(|g| &*g.name == name)?.members,
         };
         list.items()
             .iter()
@@ -239,7 +250,7 @@ impl<K: Clone + Eq + Hash> SubscriptionIndex<K> {
             ),
             None => direct.extend_from_slice(items),
         }
-        for group in &subs.shared {
+        for group in subs.groups() {
             if let Some(m) = pick(group, params) {
                 shared.push(m.clone());
             }
