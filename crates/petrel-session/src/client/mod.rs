@@ -30,7 +30,6 @@ pub use connect::ConnectionInfo;
 
 /// Client settings; most map to CONNECT fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ClientConfig {
     /// Protocol version to speak.
     pub version: ProtocolVersion,

@@ -66,21 +66,28 @@ fn v3_connack_reason(r: ReasonCode) -> ReasonCode {
     }
 }
 
+/// The protocol level byte of a CONNECT at the start of `b` (0 if not there yet): fixed
+/// header, remaining length, protocol name (2 + len bytes), level.
+pub(super) fn connect_level(b: &[u8]) -> u8 {
+    let mut i = 1;
+    while b.get(i).is_some_and(|x| x & 0x80 != 0) && i < 5 {
+        i += 1;
+    }
+    let name_len = match (b.get(i + 1), b.get(i + 2)) {
+        (Some(h), Some(l)) => usize::from(u16::from_be_bytes([*h, *l])),
+        _ => 0,
+    };
+    b.get(i + 3 + name_len).copied().unwrap_or(0)
+}
+
 impl ServerSession {
     /// An unsupported protocol level in CONNECT: CONNACK 0x01 (MQTT 3 form) or 0x84 (MQTT 5
     /// form, for levels above 5), then close (MQTT-3.1.2-2).
-    pub(super) fn unsupported_version(&mut self, v: ProtocolViolation) -> ProtocolViolation {
-        // Fixed header, remaining length, then the protocol name (2 + len) and the level.
-        let b = self.rx.bytes();
-        let mut i = 1;
-        while b.get(i).is_some_and(|x| x & 0x80 != 0) && i < 5 {
-            i += 1;
-        }
-        let name_len = match (b.get(i + 1), b.get(i + 2)) {
-            (Some(h), Some(l)) => usize::from(u16::from_be_bytes([*h, *l])),
-            _ => 0,
-        };
-        let level = b.get(i + 3 + name_len).copied().unwrap_or(0);
+    pub(super) fn unsupported_version(
+        &mut self,
+        v: ProtocolViolation,
+        level: u8,
+    ) -> ProtocolViolation {
         self.version = if level > 5 { ProtocolVersion::V5 } else { ProtocolVersion::V3_1_1 };
         self.close(CloseReason::Protocol(v.clone()), false, false);
         self.transmits.push_back(Packet::ConnAck(ConnAck {
@@ -93,7 +100,7 @@ impl ServerSession {
 
     /// Refuses a CONNECT during validation with a CONNACK (when the version has a code for
     /// it) and closes.
-    fn refuse_connect(&mut self, v: ProtocolViolation, connack: bool) -> ProtocolViolation {
+    pub(super) fn refuse_connect(&mut self, v: ProtocolViolation, connack: bool) -> ProtocolViolation {
         if connack {
             let reason =
                 if self.version.is_v5() { v.reason } else { v3_connack_reason(v.reason) };

@@ -34,7 +34,6 @@ pub use outbound::DeliverOutcome;
 
 /// Limits and capabilities the server announces and enforces.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ServerConfig {
     /// Our Receive Maximum: QoS 1/2 PUBLISH packets the client may have unacknowledged
     /// (0x93 when exceeded). Also bounds the QoS 2 state of MQTT 3 clients.
@@ -328,9 +327,16 @@ impl ServerSession {
         {
             let max = self.config.max_packet_size;
             let decoded = if self.phase == Phase::AwaitConnect {
+                let level = connect::connect_level(self.rx.bytes());
+                let first = self.rx.bytes().first().copied();
                 match self.rx.next(ProtocolVersion::V5, max) {
                     Err(v) if v.reason == ReasonCode::UnsupportedProtocolVersion => {
-                        return Err(self.unsupported_version(v).into())
+                        return Err(self.unsupported_version(v, level).into())
+                    }
+                    Err(v) if level == 5 && first == Some(0x10) => {
+                        // A bad MQTT 5 CONNECT: CONNACK with the reason, then close.
+                        self.version = ProtocolVersion::V5;
+                        return Err(self.refuse_connect(v, true).into());
                     }
                     other => other,
                 }
