@@ -4,8 +4,9 @@
 //!
 //! * `$7$<iterations>$<base64 salt>$<base64 hash>`: PBKDF2-HMAC-SHA512 with a 64-byte
 //!   derived key. Mosquitto 2.0 writes 101 iterations and a 12-byte salt; Mosquitto 2.1
-//!   writes 1000 iterations and a 64-byte salt. Both verify here; new hashes use the 2.1
-//!   shape unless [`HashOptions`] say otherwise.
+//!   writes 1000 iterations and a 64-byte salt. Both verify here. New hashes use 1000
+//!   iterations with a 12-byte salt by default: Mosquitto 2.1's cost in a shape
+//!   Mosquitto 2.0 can still read (2.0.11 drops entries whose salt is not 12 bytes).
 //! * `$6$<base64 salt>$<base64 hash>`: one round of SHA-512 over `password || salt`
 //!   (the legacy Mosquitto 1.x format; verified, written only on request).
 //! * `$argon2id$v=19$m=..,t=..,p=..$<salt>$<hash>`: an Argon2id PHC string, as Mosquitto
@@ -30,9 +31,9 @@ const SHA512_LEN: usize = 64;
 pub const MOSQUITTO_2_0_ITERATIONS: u32 = 101;
 /// Iterations Mosquitto 2.1 writes for `$7$` hashes (our default).
 pub const MOSQUITTO_2_1_ITERATIONS: u32 = 1000;
-/// Salt length Mosquitto 2.0 writes (bytes).
+/// Salt length Mosquitto 2.0 writes and reads (bytes; our default).
 pub const MOSQUITTO_2_0_SALT_LEN: usize = 12;
-/// Salt length Mosquitto 2.1 writes (bytes, our default).
+/// Salt length Mosquitto 2.1 writes (bytes; Mosquitto 2.0 cannot read it).
 pub const MOSQUITTO_2_1_SALT_LEN: usize = 64;
 /// Upper bound on PBKDF2 iterations accepted from a file, so a hostile file cannot make
 /// one login take minutes.
@@ -110,12 +111,13 @@ pub struct HashOptions {
 }
 
 impl Default for HashOptions {
-    /// Mosquitto 2.1's defaults: `$7$`, 1000 iterations, 64-byte salt.
+    /// `$7$` with Mosquitto 2.1's 1000 iterations and a 12-byte random salt, readable
+    /// by Mosquitto 2.0 and 2.1.
     fn default() -> Self {
         HashOptions {
             scheme: HashScheme::Pbkdf2Sha512,
             iterations: MOSQUITTO_2_1_ITERATIONS,
-            salt_len: MOSQUITTO_2_1_SALT_LEN,
+            salt_len: MOSQUITTO_2_0_SALT_LEN,
             argon2_memory_kib: 47104,
             argon2_time_cost: 1,
         }
@@ -134,9 +136,25 @@ impl HashOptions {
         }
     }
 
+    /// Options producing exactly what Mosquitto 2.1's `mosquitto_passwd` writes for
+    /// `$7$` (1000 iterations, 64-byte salt; not readable by Mosquitto 2.0).
+    pub fn mosquitto_2_1() -> Self {
+        HashOptions {
+            salt_len: MOSQUITTO_2_1_SALT_LEN,
+            ..HashOptions::default()
+        }
+    }
+
     /// The same options with another scheme.
     pub fn with_scheme(mut self, scheme: HashScheme) -> Self {
         self.scheme = scheme;
+        self
+    }
+
+    /// The same options with other Argon2 costs (memory in KiB, passes).
+    pub fn with_argon2(mut self, memory_kib: u32, time_cost: u32) -> Self {
+        self.argon2_memory_kib = memory_kib.clamp(8, MAX_ARGON2_MEMORY_KIB);
+        self.argon2_time_cost = time_cost.clamp(1, MAX_ARGON2_TIME_COST);
         self
     }
 
