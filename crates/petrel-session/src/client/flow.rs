@@ -41,7 +41,8 @@ impl ClientSession {
             }
         }
         let v5 = self.config.version.is_v5();
-        let probe = Packet::Publish(msg.to_publish(PacketId::new(1), false, v5));
+        let probe_id = if msg.qos == QoS::AtMostOnce { None } else { PacketId::new(1) };
+        let probe = Packet::Publish(msg.to_publish(probe_id, false, v5));
         let len = probe.encoded_len(self.config.version).map_err(|_| SendError::PacketTooLarge)?;
         if len > usize::try_from(self.server_max_packet).unwrap_or(usize::MAX) {
             return Err(SendError::PacketTooLarge);
