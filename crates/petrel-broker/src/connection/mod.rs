@@ -222,11 +222,11 @@ impl Conn {
                 self.send(Packet::Disconnect(Disconnect { reason, properties }));
             }
         }
-        self.flush(wr).await;
-        let _ = wr.shutdown().await;
         let taken_over = close == Close::Server(ReasonCode::SessionTakenOver);
         let expiry = self.session.lock().expiry_interval;
         self.core.detach(&self.session, self.conn_id).await;
+        self.flush(wr).await;
+        let _ = wr.shutdown().await;
         let will = match close {
             // MQTT-3.14.4-3: no will after a normal DISCONNECT.
             Close::Client { will } => will,
