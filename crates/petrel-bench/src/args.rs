@@ -96,6 +96,13 @@ pub struct PubSubArgs {
     /// to all its subscribers, nor acknowledged by the broker at QoS 1 and 2).
     #[arg(short = 'w', long, default_value_t = 100)]
     pub window: u32,
+    /// Most QoS 1/2 publications a publisher leaves unacknowledged by the broker (never more
+    /// than the Receive Maximum an MQTT 5 broker announces). Default: that Receive Maximum
+    /// with MQTT 5; with MQTT 3.1.1, which cannot announce one, no limit at QoS 1 (beyond
+    /// the window) and 20 at QoS 2, because brokers enforce one there (Mosquitto closes a
+    /// 3.1.1 connection that exceeds its max_inflight_messages, 20 by default).
+    #[arg(long)]
+    pub inflight: Option<u16>,
     /// Open loop: messages per second per publisher, sent on schedule whatever the broker
     /// does; latency counts from the scheduled time. Replaces the window.
     #[arg(short = 'r', long)]

@@ -92,7 +92,7 @@ pub(crate) async fn run(
     let template = Bytes::from(vec![b'.'; payload_len]);
     let fanout = plan.fanout.get(idx).copied().unwrap_or(0);
     let window = u64::from(plan.window) * fanout;
-    let max_unacked = u32::from(conn.receive_maximum).min(65_535);
+    let max_unacked = plan.max_unacked(conn.version, conn.receive_maximum);
     let interval = plan.rate.map(|r| Duration::from_secs_f64(1.0 / r));
     let publisher = u32::try_from(idx).unwrap_or(u32::MAX);
     let sent_counter = shared

@@ -34,6 +34,8 @@ pub(crate) struct Plan {
     pub reaches: Vec<Vec<bool>>,
     pub payload: usize,
     pub window: u32,
+    /// Explicit limit of unacknowledged QoS 1/2 publications per publisher.
+    pub inflight: Option<u16>,
     pub rate: Option<f64>,
     pub duration: Duration,
     pub count: Option<u64>,
@@ -49,8 +51,11 @@ impl Plan {
                 "--payload must be at least {HEADER_LEN} bytes (the benchmark header)"
             ));
         }
-        if args.publishers == 0 || args.topics == 0 || args.window == 0 {
-            return invalid("--publishers, --topics and --window must be at least 1".into());
+        if args.publishers == 0 || args.topics == 0 || args.window == 0 || args.inflight == Some(0)
+        {
+            return invalid(
+                "--publishers, --topics, --window and --inflight must be at least 1".into(),
+            );
         }
         if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
             return invalid("--rate must be a positive number".into());
@@ -95,11 +100,22 @@ impl Plan {
             reaches,
             payload: args.payload,
             window: args.window,
+            inflight: args.inflight,
             rate: args.rate,
             duration: args.duration,
             count: args.count,
             grace: args.grace,
         })
+    }
+
+    /// Most unacknowledged QoS 1/2 publications for a connection to a broker that announced
+    /// `receive_maximum` (65,535 when it announced none) over `version`.
+    pub fn max_unacked(&self, version: petrel_codec::ProtocolVersion, receive_maximum: u16) -> u32 {
+        let default = match (version.is_v5(), self.qos) {
+            (true, _) | (false, QoS::AtMostOnce | QoS::AtLeastOnce) => receive_maximum,
+            (false, QoS::ExactlyOnce) => 20,
+        };
+        u32::from(self.inflight.unwrap_or(default).min(receive_maximum).max(1))
     }
 
     /// The topic publisher `p` publishes on.

@@ -1,0 +1,459 @@
+//! `cargo xtask bench`: the side-by-side broker benchmark.
+//!
+//! Builds the load generator (and `petreld`) in release mode, then starts each broker in
+//! turn (Petrel, Mosquitto, and rumqttd when it is on PATH) pinned to core 0 while the load
+//! generator runs pinned to core 1, runs the same scenarios against each, and prints one
+//! table with the ratio Petrel/Mosquitto per scenario. Full results go to
+//! `target/bench/latest.json` (and a time-stamped copy).
+//!
+//! Options: `--duration SECS` (per pub/sub scenario, default 10), `--conns N` (idle
+//! connections, default 10000), `--only NAME[,NAME]` (petrel, mosquitto, rumqttd).
+
+use std::fmt::Write as _;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+/// One scenario of the table.
+struct Scenario {
+    key: &'static str,
+    title: &'static str,
+    /// Arguments of `petrel-bench` (without address and output options).
+    args: &'static str,
+    /// What the figure counts.
+    unit: &'static str,
+}
+
+const PUBSUB: &[Scenario] = &[
+    Scenario {
+        key: "pairs4_qos0",
+        title: "1:1, 4 pub -> 4 sub on 4 topics, QoS 0",
+        args: "pubsub -p 4 -s 4 -t 4 -q 0",
+        unit: "msg/s",
+    },
+    Scenario {
+        key: "fanin8_qos1",
+        title: "fan-in, 8 pub -> 1 sub, QoS 1",
+        args: "pubsub -p 8 -s 1 -t 1 -q 1",
+        unit: "msg/s",
+    },
+    Scenario {
+        key: "fanout50_qos0",
+        title: "fan-out, 1 pub -> 50 sub, QoS 0",
+        args: "pubsub -p 1 -s 50 -t 1 -q 0",
+        unit: "deliveries/s",
+    },
+    Scenario {
+        key: "pair_qos2",
+        title: "1:1, 1 pub -> 1 sub, QoS 2",
+        args: "pubsub -p 1 -s 1 -t 1 -q 2",
+        unit: "msg/s",
+    },
+];
+
+/// A broker under test.
+struct Broker {
+    name: &'static str,
+    /// Program and arguments; `{port}` and `{dir}` are replaced.
+    command: Vec<String>,
+    /// Configuration file to write into the scratch folder, if any.
+    config: Option<(&'static str, String)>,
+}
+
+/// Entry point of `cargo xtask bench [options]`.
+pub fn bench(root: &Path, args: &[String]) -> Result<()> {
+    let mut duration = 10u64;
+    let mut conns = 10_000u32;
+    let mut only: Option<Vec<String>> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--duration" => duration = value()?.trim_end_matches('s').parse().context("--duration SECS")?,
+            "--conns" => conns = value()?.parse().context("--conns N")?,
+            "--only" => only = Some(value()?.split(',').map(str::to_owned).collect()),
+            other => bail!("unknown option {other}; options: --duration SECS, --conns N, --only petrel,mosquitto,rumqttd"),
+        }
+    }
+    for tool in ["taskset", "prlimit"] {
+        if which(tool).is_none() {
+            bail!("{tool} is required (util-linux)");
+        }
+    }
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run_step(
+        "build petrel-bench (release)",
+        Command::new(&cargo).args(["build", "--release", "-p", "petrel-bench"]),
+    )?;
+    let has_cli = root.join("crates/petrel-cli/Cargo.toml").exists();
+    let petreld = root.join("target/release/petreld");
+    if has_cli {
+        if let Err(e) = run_step(
+            "build petreld (release)",
+            Command::new(&cargo).args([
+                "build",
+                "--release",
+                "-p",
+                "petrel-cli",
+                "--bin",
+                "petreld",
+            ]),
+        ) {
+            println!("!! petreld did not build ({e:#}); benchmarking the other brokers only");
+        }
+    }
+    let load = root.join("target/release/petrel-bench");
+
+    let mut brokers = Vec::new();
+    if petreld.exists() {
+        brokers.push(Broker {
+            name: "petrel",
+            command: vec![
+                petreld.display().to_string(),
+                "--listen".into(),
+                "127.0.0.1:{port}".into(),
+            ],
+            config: None,
+        });
+    } else {
+        println!("!! target/release/petreld does not exist yet: Petrel is left out of this run");
+    }
+    match which("mosquitto")
+        .or_else(|| Some(PathBuf::from("/usr/sbin/mosquitto")).filter(|p| p.exists()))
+    {
+        // max_queued_messages 0: Mosquitto 2.0.11 drops QoS 1 messages to a subscriber fed by
+        // several publishers far below its default queue limit (1000), even with only a few
+        // hundred in flight; without the limit it loses nothing, and the load generator's
+        // window bounds its queues anyway.
+        Some(bin) => brokers.push(Broker {
+            name: "mosquitto",
+            command: vec![
+                bin.display().to_string(),
+                "-c".into(),
+                "{dir}/mosquitto.conf".into(),
+            ],
+            config: Some((
+                "mosquitto.conf",
+                "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n".into(),
+            )),
+        }),
+        None => println!("!! mosquitto not found (apt-get install mosquitto)"),
+    }
+    if let Some(bin) = which("rumqttd") {
+        brokers.push(Broker {
+            name: "rumqttd",
+            command: vec![
+                bin.display().to_string(),
+                "--config".into(),
+                "{dir}/rumqttd.toml".into(),
+            ],
+            config: Some((
+                "rumqttd.toml",
+                RUMQTTD_CONFIG.replace("{conns}", &(conns + 100).to_string()),
+            )),
+        });
+    }
+    if let Some(only) = &only {
+        brokers.retain(|b| only.iter().any(|o| o == b.name));
+    }
+    if brokers.is_empty() {
+        bail!("no broker to benchmark");
+    }
+
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let mut results = serde_json::Map::new();
+    for broker in &brokers {
+        println!("==> {}", broker.name);
+        let r = bench_broker(broker, &load, &out_dir, duration, conns)
+            .with_context(|| format!("benchmarking {}", broker.name))?;
+        results.insert(broker.name.to_string(), r);
+    }
+
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let doc = json!({
+        "unix_time": stamp,
+        "duration_secs": duration,
+        "idle_connections": conns,
+        "cores": std::thread::available_parallelism().map_or(1, usize::from),
+        "setup": "broker pinned to core 0 (taskset -c 0), load generator to core 1; loopback; 64 B payloads; closed loop, window 100 per publisher; MQTT 3.1.1",
+        "brokers": Value::Object(results),
+    });
+    let text = serde_json::to_string_pretty(&doc)?;
+    std::fs::write(out_dir.join("latest.json"), &text)?;
+    std::fs::write(out_dir.join(format!("results-{stamp}.json")), &text)?;
+    println!("\n{}", table(&doc, &brokers));
+    println!("results: {}", out_dir.join("latest.json").display());
+    Ok(())
+}
+
+/// Starts `broker`, runs every scenario against it, stops it.
+fn bench_broker(
+    broker: &Broker,
+    load: &Path,
+    out_dir: &Path,
+    duration: u64,
+    conns: u32,
+) -> Result<Value> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let dir = out_dir.join(format!("run-{}", broker.name));
+    std::fs::create_dir_all(&dir)?;
+    let subst = |s: &str| {
+        s.replace("{port}", &port.to_string())
+            .replace("{dir}", &dir.display().to_string())
+    };
+    if let Some((file, text)) = &broker.config {
+        std::fs::write(dir.join(file), subst(text))?;
+    }
+    let log = std::fs::File::create(dir.join("broker.log"))?;
+    let mut child = Command::new("taskset")
+        .args(["-c", "0", "prlimit", "--nofile=65536:65536"])
+        .args(broker.command.iter().map(|a| subst(a)))
+        .current_dir(&dir)
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting the broker")?;
+    let guard = KillOnDrop(&mut child);
+    wait_for_port(port)?;
+    let pid = guard.0.id();
+    let baseline_kib = rss_kib(pid);
+
+    let mut out = serde_json::Map::new();
+    for sc in PUBSUB {
+        let args = format!("{} -d {duration}s", sc.args);
+        let r = run_load(load, &args, port)?;
+        let problems = r["problems"].as_array().map_or(0, Vec::len);
+        println!(
+            "    {:<40} {:>12.0} {}  p99 {:>8.3} ms  load CPU {:>4.0}%  {}",
+            sc.title,
+            r["delivery_rate"].as_f64().unwrap_or(0.0),
+            sc.unit,
+            r["latency"]["p99_ms"].as_f64().unwrap_or(0.0),
+            r["load"]["cpu_percent"].as_f64().unwrap_or(0.0),
+            if problems == 0 {
+                "zero loss".to_string()
+            } else {
+                format!("FAIL {}", r["problems"])
+            }
+        );
+        out.insert(sc.key.to_string(), r);
+    }
+
+    // Idle connections: sample the broker's RSS while the load generator holds them.
+    let before_kib = rss_kib(pid);
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "1", "prlimit", "--nofile=65536:65536"])
+        .arg(load);
+    cmd.args(
+        format!("conn -c {conns} --concurrency 200 -k 60 --hold 5s --json --port {port}")
+            .split_whitespace(),
+    );
+    let mut conn_child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let mut peak_kib = before_kib;
+    while conn_child.try_wait()?.is_none() {
+        peak_kib = peak_kib.max(rss_kib(pid));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = conn_child.wait_with_output()?;
+    let mut conn: Value =
+        serde_json::from_slice(&output.stdout).context("parsing the conn run's JSON")?;
+    std::thread::sleep(Duration::from_secs(1));
+    let after_kib = rss_kib(pid);
+    let connected = conn["connected"].as_u64().unwrap_or(0).max(1);
+    let per_conn_kib = peak_kib.saturating_sub(before_kib) as f64 / connected as f64;
+    conn["broker_rss_kib"] = json!({ "before": before_kib, "peak": peak_kib, "after": after_kib, "per_connection": per_conn_kib });
+    println!(
+        "    {:<40} {:>12.2} KiB/conn  ({} connected, RSS {before_kib} -> {peak_kib} -> {after_kib} KiB)",
+        format!("{conns} idle connections"),
+        per_conn_kib,
+        conn["connected"]
+    );
+    out.insert("idle_conns".into(), conn);
+    out.insert(
+        "rss_kib".into(),
+        json!({ "baseline": baseline_kib, "after_runs": after_kib }),
+    );
+    drop(guard);
+    Ok(Value::Object(out))
+}
+
+/// Runs the load generator pinned to core 1 and returns its JSON report.
+fn run_load(load: &Path, args: &str, port: u16) -> Result<Value> {
+    let output = Command::new("taskset")
+        .args(["-c", "1"])
+        .arg(load)
+        .args(args.split_whitespace())
+        .args(["--json", "--port", &port.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running petrel-bench")?;
+    if output.stdout.is_empty() {
+        bail!("petrel-bench {args} failed ({})", output.status);
+    }
+    serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("parsing the JSON of petrel-bench {args}"))
+}
+
+/// The summary table: one row per scenario, one column per broker, and Petrel/Mosquitto.
+fn table(doc: &Value, brokers: &[Broker]) -> String {
+    let mut s = String::new();
+    let names: Vec<&str> = brokers.iter().map(|b| b.name).collect();
+    let _ = write!(s, "| scenario |");
+    for n in &names {
+        let _ = write!(s, " {n} |");
+    }
+    let _ = writeln!(s, " petrel/mosquitto |");
+    let _ = writeln!(s, "|---|{}---|", "---|".repeat(names.len()));
+    let get = |b: &str, path: &[&str]| {
+        let mut v = &doc["brokers"][b];
+        for p in path {
+            v = &v[*p];
+        }
+        v.as_f64()
+    };
+    let ratio = |p: Option<f64>, m: Option<f64>| match (p, m) {
+        (Some(p), Some(m)) if m > 0.0 => format!("{:.2}x", p / m),
+        _ => "-".into(),
+    };
+    for sc in PUBSUB {
+        let _ = write!(s, "| {} ({}) |", sc.title, sc.unit);
+        for n in &names {
+            let rate = get(n, &[sc.key, "delivery_rate"]).unwrap_or(0.0);
+            let p99 = get(n, &[sc.key, "latency", "p99_ms"]).unwrap_or(0.0);
+            let ok = doc["brokers"][n][sc.key]["problems"]
+                .as_array()
+                .is_some_and(Vec::is_empty);
+            let _ = write!(
+                s,
+                " {} (p99 {p99:.2} ms){} |",
+                human(rate),
+                if ok { "" } else { " LOSS" }
+            );
+        }
+        let _ = writeln!(
+            s,
+            " {} |",
+            ratio(
+                get("petrel", &[sc.key, "delivery_rate"]),
+                get("mosquitto", &[sc.key, "delivery_rate"])
+            )
+        );
+    }
+    let _ = write!(s, "| RSS per idle connection (KiB) |");
+    for n in &names {
+        let _ = write!(
+            s,
+            " {:.2} |",
+            get(n, &["idle_conns", "broker_rss_kib", "per_connection"]).unwrap_or(0.0)
+        );
+    }
+    let per = |b| get(b, &["idle_conns", "broker_rss_kib", "per_connection"]);
+    let _ = writeln!(s, " {} |", ratio(per("petrel"), per("mosquitto")));
+    let _ = write!(s, "| RSS after the runs (MiB) |");
+    for n in &names {
+        let _ = write!(
+            s,
+            " {:.1} |",
+            get(n, &["rss_kib", "after_runs"]).unwrap_or(0.0) / 1024.0
+        );
+    }
+    let after = |b| get(b, &["rss_kib", "after_runs"]);
+    let _ = writeln!(s, " {} |", ratio(after("petrel"), after("mosquitto")));
+    s
+}
+
+fn human(rate: f64) -> String {
+    if rate >= 1e6 {
+        format!("{:.2}M", rate / 1e6)
+    } else if rate >= 1e3 {
+        format!("{:.1}k", rate / 1e3)
+    } else {
+        format!("{rate:.0}")
+    }
+}
+
+/// Resident memory of a process in KiB (0 when it cannot be read).
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn wait_for_port(port: u16) -> Result<()> {
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(10) {
+            bail!("the broker did not listen on port {port} within 10 s (see its broker.log)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn run_step(name: &str, cmd: &mut Command) -> Result<()> {
+    println!("==> {name}");
+    let status = cmd.status().with_context(|| format!("starting {name}"))?;
+    if !status.success() {
+        bail!("{name} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Kills the broker when the benchmark of it ends, even on error.
+struct KillOnDrop<'a>(&'a mut Child);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A minimal rumqttd 0.20 configuration: one MQTT 3.1.1 listener (not exercised on this
+/// machine, where rumqttd is not installed).
+const RUMQTTD_CONFIG: &str = r#"id = 0
+
+[router]
+id = 0
+max_connections = {conns}
+max_outgoing_packet_count = 200
+max_segment_size = 104857600
+max_segment_count = 10
+
+[v4.1]
+name = "v4-1"
+listen = "127.0.0.1:{port}"
+next_connection_delay_ms = 0
+
+[v4.1.connections]
+connection_timeout_ms = 60000
+max_payload_size = 20480
+max_inflight_count = 100
+dynamic_filters = true
+"#;
