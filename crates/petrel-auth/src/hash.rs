@@ -466,21 +466,34 @@ impl PasswordHash {
     /// A hash of a random password with the same scheme and cost as `self`, so that
     /// verifying against it costs the same time as verifying against `self`.
     pub fn dummy_like(&self) -> Self {
-        let mut rng = rand::rngs::OsRng;
-        let mut password = [0u8; 32];
-        rng.fill_bytes(&mut password);
+        // Random salt and random digest: nothing verifies against it, verifying costs
+        // the same as for `self`, and making it costs nothing.
+        let random = |len: usize| {
+            let mut v = vec![0u8; len];
+            rand::rngs::OsRng.fill_bytes(&mut v);
+            v
+        };
         match self {
-            PasswordHash::Sha512 { salt, .. } => {
-                let mut s = vec![0u8; salt.len()];
-                rng.fill_bytes(&mut s);
-                Self::sha512_with_salt(&password, s)
+            PasswordHash::Sha512 { salt, hash } => {
+                let mut h = *hash;
+                rand::rngs::OsRng.fill_bytes(&mut h);
+                PasswordHash::Sha512 {
+                    salt: random(salt.len()),
+                    hash: h,
+                }
             }
             PasswordHash::Pbkdf2Sha512 {
-                iterations, salt, ..
+                iterations,
+                salt,
+                hash,
             } => {
-                let mut s = vec![0u8; salt.len()];
-                rng.fill_bytes(&mut s);
-                Self::pbkdf2_with_salt(&password, s, *iterations)
+                let mut h = *hash;
+                rand::rngs::OsRng.fill_bytes(&mut h);
+                PasswordHash::Pbkdf2Sha512 {
+                    iterations: *iterations,
+                    salt: random(salt.len()),
+                    hash: h,
+                }
             }
             PasswordHash::Argon2id {
                 version,
@@ -489,23 +502,26 @@ impl PasswordHash {
                 parallelism,
                 salt,
                 hash,
-            } => {
-                let mut s = vec![0u8; salt.len()];
-                rng.fill_bytes(&mut s);
-                // The output is random bytes: nothing will ever verify against it, and
-                // computing a real one is not needed for the cost to match.
-                let mut h = vec![0u8; hash.len()];
-                rng.fill_bytes(&mut h);
-                PasswordHash::Argon2id {
-                    version: *version,
-                    memory_kib: *memory_kib,
-                    time_cost: *time_cost,
-                    parallelism: *parallelism,
-                    salt: s,
-                    hash: h,
-                }
-            }
+            } => PasswordHash::Argon2id {
+                version: *version,
+                memory_kib: *memory_kib,
+                time_cost: *time_cost,
+                parallelism: *parallelism,
+                salt: random(salt.len()),
+                hash: random(hash.len()),
+            },
         }
+    }
+
+    /// A `$7$` hash with default cost that nothing verifies against (see
+    /// [`PasswordHash::dummy_like`]).
+    pub fn dummy() -> Self {
+        PasswordHash::Pbkdf2Sha512 {
+            iterations: MOSQUITTO_2_1_ITERATIONS,
+            salt: vec![0; MOSQUITTO_2_0_SALT_LEN],
+            hash: [0; SHA512_LEN],
+        }
+        .dummy_like()
     }
 }
 
@@ -635,6 +651,17 @@ mod tests {
         ] {
             assert!(PasswordHash::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn dummy_keeps_cost_and_never_verifies() {
+        let h = PasswordHash::pbkdf2_with_salt(b"pw", vec![7; 12], 300);
+        let d = h.dummy_like();
+        assert!(
+            matches!(d, PasswordHash::Pbkdf2Sha512 { iterations: 300, ref salt, .. } if salt.len() == 12)
+        );
+        assert!(!d.verify(b"pw"));
+        assert!(!PasswordHash::dummy().verify(b""));
     }
 
     #[test]

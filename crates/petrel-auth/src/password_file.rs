@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::hash::{HashError, HashOptions, PasswordHash};
+use crate::hash::{HashError, PasswordHash};
 
 /// Why a password file could not be loaded or edited.
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +156,7 @@ impl PasswordFile {
         // file); an empty file gets Mosquitto's default cost.
         let dummy = match &first {
             Some(h) => h.dummy_like(),
-            None => PasswordHash::create(&[0u8; 16], &HashOptions::default()).dummy_like(),
+            None => PasswordHash::dummy(),
         };
         Ok(PasswordFile {
             users: users.into_iter().map(|(u, (_, h))| (u, h)).collect(),
@@ -265,7 +265,7 @@ pub fn remove_user_from_text(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::HashScheme;
+    use crate::hash::{HashOptions, HashScheme};
 
     fn fast() -> HashOptions {
         HashOptions::default().with_iterations(10)
