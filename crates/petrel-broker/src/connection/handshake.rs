@@ -49,6 +49,7 @@ pub(super) async fn accept(
     let deadline = Instant::now() + core.config.connect_timeout();
     let max = core.config.limits.max_packet_size;
     let connect = loop {
+        let head: Vec<u8> = inbuf.iter().take(16).copied().collect();
         match petrel_codec::decode(inbuf, ProtocolVersion::V5, max) {
             Ok(Some(Packet::Connect(c))) => break c,
             Ok(Some(other)) => {
@@ -60,7 +61,7 @@ pub(super) async fn accept(
             Ok(None) => {}
             Err(e) => {
                 Metrics::add(&core.metrics.protocol_errors, 1);
-                tracing::debug!(error = %e, "bad CONNECT");
+                tracing::debug!(error = %e, rule = e.normative_id().unwrap_or(""), "bad CONNECT");
                 if let DecodeError::UnsupportedProtocolLevel { .. } = e {
                     // MQTT-3.1.2-2: CONNACK 0x01 (or 0x84), then close.
                     refuse(
@@ -69,6 +70,11 @@ pub(super) async fn accept(
                         ReasonCode::UnsupportedProtocolVersion,
                     )
                     .await;
+                } else if connect_level(&head) == Some(5)
+                    && !matches!(e, DecodeError::PacketTooLarge { .. })
+                {
+                    // MQTT 5: CONNACK with the reason code, then close (MQTT-4.13.1-1).
+                    refuse(wr, ProtocolVersion::V5, e.reason_code()).await;
                 }
                 return None;
             }
@@ -108,7 +114,13 @@ async fn establish(
     let mut will = None;
     if let Some(w) = &connect.will {
         // MQTT-3.3.2-2 applied to the will topic.
-        if validate_name(&w.topic, limits.max_topic_levels).is_err() || w.topic.starts_with("$SYS")
+        let bad_response = w
+            .properties
+            .response_topic()
+            .is_some_and(|t| t.contains(['+', '#']));
+        if validate_name(&w.topic, limits.max_topic_levels).is_err()
+            || w.topic.starts_with("$SYS")
+            || bad_response
         {
             refuse(wr, v, ReasonCode::TopicNameInvalid).await;
             return None;
@@ -206,4 +218,29 @@ async fn establish(
     }
     tracing::debug!(client = %conn.client_id, version = ?v, present, "client connected");
     Some((conn, kick_rx))
+}
+
+/// The protocol level of a CONNECT from its first bytes, if they are there.
+fn connect_level(head: &[u8]) -> Option<u8> {
+    if head.first()? >> 4 != 1 {
+        return None;
+    }
+    let len_bytes = head.iter().skip(1).take(4).position(|b| b & 0x80 == 0)? + 1;
+    let hi = *head.get(1 + len_bytes)?;
+    let lo = *head.get(2 + len_bytes)?;
+    let name_len = usize::from(u16::from_be_bytes([hi, lo]));
+    head.get(3 + len_bytes + name_len).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn connect_level_is_found() {
+        let v5 = [0x10, 0x10, 0, 4, b'M', b'Q', b'T', b'T', 5, 0];
+        assert_eq!(super::connect_level(&v5), Some(5));
+        let v31 = [0x10, 0x10, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3];
+        assert_eq!(super::connect_level(&v31), Some(3));
+        assert_eq!(super::connect_level(&[0x30, 0]), None);
+        assert_eq!(super::connect_level(&[0x10]), None);
+    }
 }

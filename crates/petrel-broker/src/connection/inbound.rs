@@ -100,6 +100,14 @@ impl Conn {
         let Some(topic) = self.resolve_topic(&p) else {
             return;
         };
+        if p.properties
+            .response_topic()
+            .is_some_and(|t| t.contains(['+', '#']))
+        {
+            // MQTT-3.3.2-14: no wildcard in a Response Topic.
+            self.protocol_error(ReasonCode::TopicNameInvalid, "MQTT-3.3.2-14");
+            return;
+        }
         if let (QoS::ExactlyOnce, Some(pid)) = (p.qos, p.packet_id) {
             let st = self.session.lock();
             let dup = st.incoming_qos2.contains(&pid.get());
