@@ -30,7 +30,10 @@ pub(crate) struct InboundAliases {
 
 impl InboundAliases {
     pub(crate) fn new(max: u16) -> Self {
-        Self { max, map: HashMap::new() }
+        Self {
+            max,
+            map: HashMap::new(),
+        }
     }
 
     /// Replaces an alias-only topic by the full one and records new mappings; the Topic
@@ -98,8 +101,16 @@ pub(crate) struct OutboundAliases {
 
 impl OutboundAliases {
     pub(crate) fn new(policy: AliasPolicy, max: u16) -> Self {
-        let max = if policy == AliasPolicy::Disabled { 0 } else { max };
-        Self { policy, max, ..Self::default() }
+        let max = if policy == AliasPolicy::Disabled {
+            0
+        } else {
+            max
+        };
+        Self {
+            policy,
+            max,
+            ..Self::default()
+        }
     }
 
     pub(crate) fn plan(&self, topic: &ByteString) -> AliasPlan {
@@ -174,7 +185,11 @@ mod tests {
     #[test]
     fn lru_replaces_oldest_within_maximum_mqtt_3_3_2_11() {
         let mut o = OutboundAliases::new(AliasPolicy::LeastRecentlyUsed, 2);
-        let (a, b, c) = (ByteString::from("a"), ByteString::from("b"), ByteString::from("c"));
+        let (a, b, c) = (
+            ByteString::from("a"),
+            ByteString::from("b"),
+            ByteString::from("c"),
+        );
         let pa = o.plan(&a);
         assert_eq!(pa, AliasPlan::New(1));
         o.commit(&a, pa);
@@ -194,6 +209,9 @@ mod tests {
         let (a, b) = (ByteString::from("a"), ByteString::from("b"));
         o.commit(&a, o.plan(&a));
         assert_eq!(o.plan(&b), AliasPlan::None);
-        assert_eq!(OutboundAliases::new(AliasPolicy::Disabled, 9).plan(&a), AliasPlan::None);
+        assert_eq!(
+            OutboundAliases::new(AliasPolicy::Disabled, 9).plan(&a),
+            AliasPlan::None
+        );
     }
 }

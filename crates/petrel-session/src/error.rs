@@ -25,7 +25,11 @@ impl ProtocolViolation {
         normative_id: Option<&'static str>,
         message: impl Into<String>,
     ) -> Self {
-        Self { reason, normative_id, message: message.into() }
+        Self {
+            reason,
+            normative_id,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn protocol(id: &'static str, message: &str) -> Self {

@@ -13,7 +13,10 @@ pub(crate) struct IdAllocator {
 
 impl IdAllocator {
     pub(crate) fn new(next: u16) -> Self {
-        Self { next: next.max(1), used: HashSet::new() }
+        Self {
+            next: next.max(1),
+            used: HashSet::new(),
+        }
     }
 
     /// The next identifier that would be tried; saved in session state.
@@ -27,7 +30,11 @@ impl IdAllocator {
         }
         loop {
             let candidate = self.next;
-            self.next = if self.next == u16::MAX { 1 } else { self.next + 1 };
+            self.next = if self.next == u16::MAX {
+                1
+            } else {
+                self.next + 1
+            };
             if let Some(id) = PacketId::new(candidate) {
                 if self.used.insert(candidate) {
                     return Some(id);
@@ -48,7 +55,6 @@ impl IdAllocator {
     pub(crate) fn in_use(&self, id: PacketId) -> bool {
         self.used.contains(&id.get())
     }
-
 }
 
 #[cfg(test)]

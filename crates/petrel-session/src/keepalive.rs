@@ -12,7 +12,10 @@ pub(crate) struct ServerTimer {
 impl ServerTimer {
     /// A timer expiring at `deadline` (the connect timeout, before CONNECT).
     pub(crate) fn until(deadline: Instant) -> Self {
-        Self { period: None, deadline: Some(deadline) }
+        Self {
+            period: None,
+            deadline: Some(deadline),
+        }
     }
 
     /// Switches to keep-alive mode; 0 turns it off.
@@ -86,7 +89,11 @@ impl ClientTimer {
 
     pub(crate) fn tick(&mut self, now: Instant) -> ClientTick {
         if let Some(d) = self.ping_deadline {
-            return if now >= d { ClientTick::TimedOut } else { ClientTick::Nothing };
+            return if now >= d {
+                ClientTick::TimedOut
+            } else {
+                ClientTick::Nothing
+            };
         }
         match self.deadline() {
             Some(d) if now >= d => {

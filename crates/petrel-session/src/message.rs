@@ -68,7 +68,11 @@ impl Message {
             retain: self.retain,
             topic: self.topic.clone(),
             packet_id,
-            properties: if v5 { self.properties.clone() } else { Properties::new() },
+            properties: if v5 {
+                self.properties.clone()
+            } else {
+                Properties::new()
+            },
             payload: self.payload.clone(),
         }
     }
@@ -92,7 +96,10 @@ impl OutgoingMessage {
             .properties
             .message_expiry_interval()
             .map(|secs| now + Duration::from_secs(u64::from(secs)));
-        Self { message, expires_at }
+        Self {
+            message,
+            expires_at,
+        }
     }
 
     /// True if the message has expired at `now`.
@@ -108,7 +115,8 @@ impl OutgoingMessage {
             let left = at.saturating_duration_since(now);
             let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
             let secs = u32::try_from(secs).unwrap_or(u32::MAX).max(1);
-            m.properties.set(petrel_codec::Property::MessageExpiryInterval(secs));
+            m.properties
+                .set(petrel_codec::Property::MessageExpiryInterval(secs));
         }
         m
     }

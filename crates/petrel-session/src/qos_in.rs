@@ -37,7 +37,10 @@ pub(crate) struct InFlightIn {
 impl InFlightIn {
     /// Restores QoS 2 ids awaiting PUBREL from saved state (PUBREC counts as sent).
     pub(crate) fn restore(ids: &[PacketId]) -> Self {
-        Self { qos1: HashSet::new(), qos2: ids.iter().map(|id| (*id, Qos2::Received)).collect() }
+        Self {
+            qos1: HashSet::new(),
+            qos2: ids.iter().map(|id| (*id, Qos2::Received)).collect(),
+        }
     }
 
     /// QoS 2 ids not yet released, for saved state. Ids whose acknowledgement was still
@@ -62,7 +65,9 @@ impl InFlightIn {
     }
 
     pub(crate) fn on_publish(&mut self, qos: QoS, id: Option<PacketId>, limit: usize) -> Inbound {
-        let Some(id) = id else { return Inbound::Deliver(None) };
+        let Some(id) = id else {
+            return Inbound::Deliver(None);
+        };
         match qos {
             QoS::AtMostOnce => Inbound::Deliver(None),
             QoS::AtLeastOnce => {
@@ -88,7 +93,10 @@ impl InFlightIn {
     /// A QoS 2 refusal (reason >= 0x80) releases the id at once.
     pub(crate) fn ack(&mut self, ack: PendingAck, reason: ReasonCode) -> Option<PubResp> {
         let id = ack.packet_id;
-        let resp = PubResp { reason, ..PubResp::new(id) };
+        let resp = PubResp {
+            reason,
+            ..PubResp::new(id)
+        };
         match ack.qos {
             QoS::AtLeastOnce => self.qos1.remove(&id).then_some(resp),
             QoS::ExactlyOnce => match self.qos2.get(&id) {
@@ -116,9 +124,10 @@ impl InFlightIn {
             }
             // The application has not acknowledged yet: we never sent PUBREC, so the peer
             // should not release. Keep the message and answer as unknown.
-            Some(Qos2::AckPending) | None => {
-                PubResp { reason: ReasonCode::PacketIdentifierNotFound, ..PubResp::new(id) }
-            }
+            Some(Qos2::AckPending) | None => PubResp {
+                reason: ReasonCode::PacketIdentifierNotFound,
+                ..PubResp::new(id)
+            },
         }
     }
 }
@@ -137,23 +146,41 @@ mod tests {
         let Inbound::Deliver(Some(ack)) = s.on_publish(QoS::ExactlyOnce, Some(id(7)), 10) else {
             panic!("first copy must be delivered")
         };
-        assert_eq!(s.on_publish(QoS::ExactlyOnce, Some(id(7)), 10), Inbound::Duplicate(None));
+        assert_eq!(
+            s.on_publish(QoS::ExactlyOnce, Some(id(7)), 10),
+            Inbound::Duplicate(None)
+        );
         assert!(s.ack(ack, ReasonCode::Success).is_some());
         assert_eq!(
             s.on_publish(QoS::ExactlyOnce, Some(id(7)), 10),
             Inbound::Duplicate(Some(PubResp::new(id(7))))
         );
         assert_eq!(s.on_pubrel(id(7)).reason, ReasonCode::Success);
-        assert_eq!(s.on_pubrel(id(7)).reason, ReasonCode::PacketIdentifierNotFound);
-        assert!(matches!(s.on_publish(QoS::ExactlyOnce, Some(id(7)), 10), Inbound::Deliver(_)));
+        assert_eq!(
+            s.on_pubrel(id(7)).reason,
+            ReasonCode::PacketIdentifierNotFound
+        );
+        assert!(matches!(
+            s.on_publish(QoS::ExactlyOnce, Some(id(7)), 10),
+            Inbound::Deliver(_)
+        ));
     }
 
     #[test]
     fn bounded_by_receive_maximum_mqtt_3_3_4_7() {
         let mut s = InFlightIn::default();
-        assert!(matches!(s.on_publish(QoS::ExactlyOnce, Some(id(1)), 2), Inbound::Deliver(_)));
-        assert!(matches!(s.on_publish(QoS::AtLeastOnce, Some(id(2)), 2), Inbound::Deliver(_)));
-        assert_eq!(s.on_publish(QoS::ExactlyOnce, Some(id(3)), 2), Inbound::OverLimit);
+        assert!(matches!(
+            s.on_publish(QoS::ExactlyOnce, Some(id(1)), 2),
+            Inbound::Deliver(_)
+        ));
+        assert!(matches!(
+            s.on_publish(QoS::AtLeastOnce, Some(id(2)), 2),
+            Inbound::Deliver(_)
+        ));
+        assert_eq!(
+            s.on_publish(QoS::ExactlyOnce, Some(id(3)), 2),
+            Inbound::OverLimit
+        );
         assert_eq!(s.len(), 2);
     }
 }

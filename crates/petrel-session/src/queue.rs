@@ -32,7 +32,11 @@ pub struct QueueLimits {
 
 impl Default for QueueLimits {
     fn default() -> Self {
-        Self { max_messages: 1000, max_bytes: 16 << 20, policy: OverflowPolicy::DropOldest }
+        Self {
+            max_messages: 1000,
+            max_bytes: 16 << 20,
+            policy: OverflowPolicy::DropOldest,
+        }
     }
 }
 
@@ -56,7 +60,11 @@ pub(crate) struct DeliveryQueue {
 
 impl DeliveryQueue {
     pub(crate) fn new(limits: QueueLimits) -> Self {
-        Self { items: VecDeque::new(), bytes: 0, limits }
+        Self {
+            items: VecDeque::new(),
+            bytes: 0,
+            limits,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -136,7 +144,11 @@ mod tests {
     #[test]
     fn policies_bound_the_queue() {
         let now = Instant::now();
-        let lim = |policy| QueueLimits { max_messages: 2, max_bytes: 1 << 20, policy };
+        let lim = |policy| QueueLimits {
+            max_messages: 2,
+            max_bytes: 1 << 20,
+            policy,
+        };
         let mut q = DeliveryQueue::new(lim(OverflowPolicy::DropOldest));
         for n in 0..5 {
             q.push(msg(now, n));

@@ -67,7 +67,16 @@ mod tests {
         for ok in ["#", "+", "a/#", "+/b/+", "a//b", "$share/g/a/#", "/"] {
             assert!(is_valid_topic_filter(ok), "{ok}");
         }
-        for bad in ["", "a/#/b", "a+", "a/b#", "$share/g", "$share//a", "$share/g+/a", "$share/g/"] {
+        for bad in [
+            "",
+            "a/#/b",
+            "a+",
+            "a/b#",
+            "$share/g",
+            "$share//a",
+            "$share/g+/a",
+            "$share/g/",
+        ] {
             assert!(!is_valid_topic_filter(bad), "{bad}");
         }
         assert!(is_shared_filter("$share/g/x"));

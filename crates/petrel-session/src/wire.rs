@@ -38,9 +38,8 @@ impl RxBuffer {
         if self.buf.is_empty() {
             return Ok(None);
         }
-        petrel_codec::decode(&mut self.buf, version, max_packet_size).map_err(|e| {
-            ProtocolViolation::new(e.reason_code(), e.normative_id(), e.to_string())
-        })
+        petrel_codec::decode(&mut self.buf, version, max_packet_size)
+            .map_err(|e| ProtocolViolation::new(e.reason_code(), e.normative_id(), e.to_string()))
     }
 }
 

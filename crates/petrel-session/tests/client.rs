@@ -31,7 +31,11 @@ fn evs(c: &mut ClientSession) -> Vec<ClientEvent> {
 }
 
 fn connack(present: bool, props: Properties) -> Packet {
-    Packet::ConnAck(ConnAck { session_present: present, reason: ReasonCode::Success, properties: props })
+    Packet::ConnAck(ConnAck {
+        session_present: present,
+        reason: ReasonCode::Success,
+        properties: props,
+    })
 }
 
 fn client(now: Instant, v: ProtocolVersion, props: Properties) -> ClientSession {
@@ -40,8 +44,12 @@ fn client(now: Instant, v: ProtocolVersion, props: Properties) -> ClientSession 
     let mut c = ClientSession::new(cfg);
     c.connect(now).expect("connect");
     assert!(matches!(out(&mut c).as_slice(), [Packet::Connect(_)]));
-    c.handle_packet(now, connack(false, props)).expect("connack");
-    assert!(matches!(evs(&mut c).as_slice(), [ClientEvent::Connected(_)]));
+    c.handle_packet(now, connack(false, props))
+        .expect("connack");
+    assert!(matches!(
+        evs(&mut c).as_slice(),
+        [ClientEvent::Connected(_)]
+    ));
     c
 }
 
@@ -64,7 +72,9 @@ fn connect_carries_config_and_connack_properties_are_reported() {
     let mut c = ClientSession::new(cfg);
     c.connect(now).expect("connect");
     let sent = out(&mut c);
-    let Some(Packet::Connect(conn)) = sent.first() else { panic!() };
+    let Some(Packet::Connect(conn)) = sent.first() else {
+        panic!()
+    };
     assert!(conn.clean_start);
     assert_eq!(conn.properties.session_expiry_interval(), Some(300));
     assert_eq!(conn.properties.receive_maximum(), Some(7));
@@ -77,10 +87,20 @@ fn connect_carries_config_and_connack_properties_are_reported() {
         Property::SharedSubscriptionAvailable(0),
         Property::TopicAliasMaximum(4),
     ]);
-    c.handle_packet(now, connack(false, props)).expect("connack");
-    let Some(ClientEvent::Connected(info)) = evs(&mut c).into_iter().next() else { panic!() };
+    c.handle_packet(now, connack(false, props))
+        .expect("connack");
+    let Some(ClientEvent::Connected(info)) = evs(&mut c).into_iter().next() else {
+        panic!()
+    };
     assert_eq!(info.assigned_client_id.as_deref(), Some("srv-1"));
-    assert_eq!((info.keep_alive, info.receive_maximum, info.topic_alias_maximum), (20, 3, 4));
+    assert_eq!(
+        (
+            info.keep_alive,
+            info.receive_maximum,
+            info.topic_alias_maximum
+        ),
+        (20, 3, 4)
+    );
     assert_eq!(info.maximum_qos, QoS::AtLeastOnce);
     assert!(!info.retain_available && !info.shared_subscription_available);
     assert!(info.wildcard_subscription_available);
@@ -90,7 +110,10 @@ fn connect_carries_config_and_connack_properties_are_reported() {
         Err(SendError::QoSNotSupported)
     );
     assert_eq!(
-        c.publish(now, Message::new("a", "x", QoS::AtMostOnce).with_retain(true)),
+        c.publish(
+            now,
+            Message::new("a", "x", QoS::AtMostOnce).with_retain(true)
+        ),
         Err(SendError::RetainNotSupported)
     );
 }
@@ -107,9 +130,14 @@ fn refused_connack_closes_with_reason() {
             reason: ReasonCode::NotAuthorized,
             properties: Properties::new(),
         };
-        c.handle_packet(now, Packet::ConnAck(refused)).expect("handled");
-        assert!(matches!(evs(&mut c).as_slice(),
-            [ClientEvent::Closed(CloseReason::Refused(ReasonCode::NotAuthorized))]));
+        c.handle_packet(now, Packet::ConnAck(refused))
+            .expect("handled");
+        assert!(matches!(
+            evs(&mut c).as_slice(),
+            [ClientEvent::Closed(CloseReason::Refused(
+                ReasonCode::NotAuthorized
+            ))]
+        ));
         assert!(!c.is_connected());
     }
 }
@@ -129,7 +157,10 @@ fn connack_timeout() {
     let mut c = ClientSession::new(ClientConfig::new("me", V5));
     c.connect(now).expect("connect");
     c.handle_timeout(now + secs(10));
-    assert!(matches!(evs(&mut c).as_slice(), [ClientEvent::Closed(CloseReason::ConnectTimeout)]));
+    assert!(matches!(
+        evs(&mut c).as_slice(),
+        [ClientEvent::Closed(CloseReason::ConnectTimeout)]
+    ));
 }
 
 #[test]
@@ -141,17 +172,24 @@ fn enhanced_auth_passes_auth_packets_section_4_12() {
     let mut c = ClientSession::new(cfg);
     c.connect(now).expect("connect");
     let sent = out(&mut c);
-    let Some(Packet::Connect(conn)) = sent.first() else { panic!() };
-    assert_eq!(conn.properties.authentication_method().as_deref(), Some("SCRAM"));
+    let Some(Packet::Connect(conn)) = sent.first() else {
+        panic!()
+    };
+    assert_eq!(
+        conn.properties.authentication_method().as_deref(),
+        Some("SCRAM")
+    );
     let challenge = petrel_codec::Auth {
         reason: ReasonCode::ContinueAuthentication,
         properties: prop(Property::AuthenticationMethod("SCRAM".into())),
     };
-    c.handle_packet(now, Packet::Auth(challenge.clone())).expect("auth");
+    c.handle_packet(now, Packet::Auth(challenge.clone()))
+        .expect("auth");
     assert!(matches!(evs(&mut c).as_slice(), [ClientEvent::Auth(_)]));
     c.auth(challenge).expect("answer");
     assert!(matches!(out(&mut c).as_slice(), [Packet::Auth(_)]));
-    c.handle_packet(now, connack(false, Properties::new())).expect("connack");
+    c.handle_packet(now, connack(false, Properties::new()))
+        .expect("connack");
     assert!(c.is_connected());
 }
 
@@ -159,11 +197,21 @@ fn enhanced_auth_passes_auth_packets_section_4_12() {
 fn publish_window_backpressure_and_completion_events_mqtt_3_3_4_7() {
     for v in VERSIONS {
         let now = Instant::now();
-        let props = if v == V5 { prop(Property::ReceiveMaximum(2)) } else { Properties::new() };
+        let props = if v == V5 {
+            prop(Property::ReceiveMaximum(2))
+        } else {
+            Properties::new()
+        };
         let mut c = client(now, v, props);
-        let a = c.publish(now, Message::new("t", "1", QoS::AtLeastOnce)).expect("ok");
-        let b = c.publish(now, Message::new("t", "2", QoS::ExactlyOnce)).expect("ok");
-        let (Some(a), Some(b)) = (a, b) else { panic!("QoS>0 gets ids") };
+        let a = c
+            .publish(now, Message::new("t", "1", QoS::AtLeastOnce))
+            .expect("ok");
+        let b = c
+            .publish(now, Message::new("t", "2", QoS::ExactlyOnce))
+            .expect("ok");
+        let (Some(a), Some(b)) = (a, b) else {
+            panic!("QoS>0 gets ids")
+        };
         if v == V5 {
             assert_eq!(
                 c.publish(now, Message::new("t", "3", QoS::AtLeastOnce)),
@@ -171,10 +219,13 @@ fn publish_window_backpressure_and_completion_events_mqtt_3_3_4_7() {
             );
         }
         assert_eq!(ids_of(&out(&mut c)).len(), 2);
-        c.handle_packet(now, Packet::PubAck(PubResp::new(a))).expect("puback");
-        c.handle_packet(now, Packet::PubRec(PubResp::new(b))).expect("pubrec");
+        c.handle_packet(now, Packet::PubAck(PubResp::new(a)))
+            .expect("puback");
+        c.handle_packet(now, Packet::PubRec(PubResp::new(b)))
+            .expect("pubrec");
         assert!(matches!(out(&mut c).as_slice(), [Packet::PubRel(r)] if r.packet_id == b));
-        c.handle_packet(now, Packet::PubComp(PubResp::new(b))).expect("pubcomp");
+        c.handle_packet(now, Packet::PubComp(PubResp::new(b)))
+            .expect("pubcomp");
         let e = evs(&mut c);
         assert_eq!(e, [ClientEvent::Delivered(a), ClientEvent::Delivered(b)]);
         assert_eq!(c.in_flight(), 0);
@@ -185,13 +236,23 @@ fn publish_window_backpressure_and_completion_events_mqtt_3_3_4_7() {
 fn refused_publish_reports_failed() {
     let now = Instant::now();
     let mut c = client(now, V5, Properties::new());
-    let id = c.publish(now, Message::new("t", "1", QoS::AtLeastOnce)).expect("ok").expect("id");
+    let id = c
+        .publish(now, Message::new("t", "1", QoS::AtLeastOnce))
+        .expect("ok")
+        .expect("id");
     out(&mut c);
-    let refusal = PubResp { reason: ReasonCode::NotAuthorized, ..PubResp::new(id) };
-    c.handle_packet(now, Packet::PubAck(refusal)).expect("puback");
+    let refusal = PubResp {
+        reason: ReasonCode::NotAuthorized,
+        ..PubResp::new(id)
+    };
+    c.handle_packet(now, Packet::PubAck(refusal))
+        .expect("puback");
     assert_eq!(
         evs(&mut c),
-        [ClientEvent::Failed { packet_id: id, reason: ReasonCode::NotAuthorized }]
+        [ClientEvent::Failed {
+            packet_id: id,
+            reason: ReasonCode::NotAuthorized
+        }]
     );
 }
 
@@ -202,22 +263,38 @@ fn reconnect_resends_dup_and_pubrel_in_order_mqtt_4_4_0_1() {
         let mut c = client(now, v, Properties::new());
         let ids: Vec<_> = (0..3u8)
             .map(|n| {
-                let q = if n == 1 { QoS::AtLeastOnce } else { QoS::ExactlyOnce };
-                c.publish(now, Message::new("t", vec![n], q)).expect("ok").expect("id")
+                let q = if n == 1 {
+                    QoS::AtLeastOnce
+                } else {
+                    QoS::ExactlyOnce
+                };
+                c.publish(now, Message::new("t", vec![n], q))
+                    .expect("ok")
+                    .expect("id")
             })
             .collect();
         out(&mut c);
-        c.handle_packet(now, Packet::PubRec(PubResp::new(ids[0]))).expect("pubrec");
+        c.handle_packet(now, Packet::PubRec(PubResp::new(ids[0])))
+            .expect("pubrec");
         c.connection_lost(now);
-        assert!(matches!(evs(&mut c).as_slice(), [ClientEvent::Closed(CloseReason::ConnectionLost)]));
+        assert!(matches!(
+            evs(&mut c).as_slice(),
+            [ClientEvent::Closed(CloseReason::ConnectionLost)]
+        ));
         c.connect(now).expect("reconnect");
         let sent = out(&mut c);
-        let Some(Packet::Connect(conn)) = sent.first() else { panic!() };
+        let Some(Packet::Connect(conn)) = sent.first() else {
+            panic!()
+        };
         assert!(!conn.clean_start, "reconnect resumes the session");
-        c.handle_packet(now, connack(true, Properties::new())).expect("connack");
+        c.handle_packet(now, connack(true, Properties::new()))
+            .expect("connack");
         let sent = out(&mut c);
         assert!(matches!(&sent[0], Packet::PubRel(r) if r.packet_id == ids[0]));
-        assert_eq!(ids_of(&sent[1..]), [(ids[1].get(), true), (ids[2].get(), true)]);
+        assert_eq!(
+            ids_of(&sent[1..]),
+            [(ids[1].get(), true), (ids[2].get(), true)]
+        );
     }
 }
 
@@ -225,15 +302,23 @@ fn reconnect_resends_dup_and_pubrel_in_order_mqtt_4_4_0_1() {
 fn session_not_present_completes_released_and_resends_rest_as_new() {
     let now = Instant::now();
     let mut c = client(now, V5, Properties::new());
-    let a = c.publish(now, Message::new("t", "a", QoS::ExactlyOnce)).expect("ok").expect("id");
-    let b = c.publish(now, Message::new("t", "b", QoS::AtLeastOnce)).expect("ok").expect("id");
+    let a = c
+        .publish(now, Message::new("t", "a", QoS::ExactlyOnce))
+        .expect("ok")
+        .expect("id");
+    let b = c
+        .publish(now, Message::new("t", "b", QoS::AtLeastOnce))
+        .expect("ok")
+        .expect("id");
     out(&mut c);
-    c.handle_packet(now, Packet::PubRec(PubResp::new(a))).expect("pubrec");
+    c.handle_packet(now, Packet::PubRec(PubResp::new(a)))
+        .expect("pubrec");
     c.connection_lost(now);
     evs(&mut c);
     c.connect(now).expect("reconnect");
     out(&mut c);
-    c.handle_packet(now, connack(false, Properties::new())).expect("connack");
+    c.handle_packet(now, connack(false, Properties::new()))
+        .expect("connack");
     let e = evs(&mut c);
     assert!(e.contains(&ClientEvent::Delivered(a)));
     assert_eq!(ids_of(&out(&mut c)), [(b.get(), false)]);
@@ -247,20 +332,28 @@ fn incoming_qos2_dedup_and_manual_ack_mqtt_4_3_3_10() {
         cfg.manual_acks = true;
         let mut c = ClientSession::new(cfg);
         c.connect(now).expect("connect");
-        c.handle_packet(now, connack(false, Properties::new())).expect("connack");
+        c.handle_packet(now, connack(false, Properties::new()))
+            .expect("connack");
         out(&mut c);
         evs(&mut c);
         let p = publish("t", QoS::ExactlyOnce, Some(3), b"x");
-        c.handle_packet(now, Packet::Publish(p.clone())).expect("publish");
+        c.handle_packet(now, Packet::Publish(p.clone()))
+            .expect("publish");
         let e = evs(&mut c);
-        let Some(ClientEvent::Message { ack: Some(ack), .. }) = e.first() else { panic!("{e:?}") };
-        assert!(out(&mut c).is_empty(), "no PUBREC before the application acks");
+        let Some(ClientEvent::Message { ack: Some(ack), .. }) = e.first() else {
+            panic!("{e:?}")
+        };
+        assert!(
+            out(&mut c).is_empty(),
+            "no PUBREC before the application acks"
+        );
         c.ack(*ack, ReasonCode::Success).expect("ack");
         assert!(matches!(out(&mut c).as_slice(), [Packet::PubRec(_)]));
         c.handle_packet(now, Packet::Publish(p)).expect("dup");
         assert!(evs(&mut c).is_empty(), "duplicate not delivered");
         assert!(matches!(out(&mut c).as_slice(), [Packet::PubRec(_)]));
-        c.handle_packet(now, Packet::PubRel(resp(3))).expect("pubrel");
+        c.handle_packet(now, Packet::PubRel(resp(3)))
+            .expect("pubrel");
         assert!(matches!(out(&mut c).as_slice(), [Packet::PubComp(_)]));
     }
 }
@@ -269,10 +362,16 @@ fn incoming_qos2_dedup_and_manual_ack_mqtt_4_3_3_10() {
 fn auto_ack_qos1_section_4_3_2() {
     let now = Instant::now();
     let mut c = client(now, V311, Properties::new());
-    c.handle_packet(now, Packet::Publish(publish("t", QoS::AtLeastOnce, Some(8), b"x")))
-        .expect("publish");
+    c.handle_packet(
+        now,
+        Packet::Publish(publish("t", QoS::AtLeastOnce, Some(8), b"x")),
+    )
+    .expect("publish");
     assert!(matches!(out(&mut c).as_slice(), [Packet::PubAck(r)] if r.packet_id == pid(8)));
-    assert!(matches!(evs(&mut c).as_slice(), [ClientEvent::Message { ack: None, .. }]));
+    assert!(matches!(
+        evs(&mut c).as_slice(),
+        [ClientEvent::Message { ack: None, .. }]
+    ));
 }
 
 #[test]
@@ -284,17 +383,20 @@ fn keep_alive_pings_and_gives_up_mqtt_3_1_2_23() {
     let mut c = ClientSession::new(cfg);
     c.connect(t0).expect("connect");
     out(&mut c);
-    c.handle_packet(t0, connack(false, Properties::new())).expect("connack");
+    c.handle_packet(t0, connack(false, Properties::new()))
+        .expect("connack");
     assert_eq!(c.poll_timeout(), Some(t0 + secs(10)));
     c.handle_timeout(t0 + secs(10));
     assert!(matches!(out(&mut c).as_slice(), [Packet::PingReq]));
-    c.handle_packet(t0 + secs(11), Packet::PingResp).expect("pingresp");
+    c.handle_packet(t0 + secs(11), Packet::PingResp)
+        .expect("pingresp");
     assert_eq!(c.poll_timeout(), Some(t0 + secs(20)));
     c.handle_timeout(t0 + secs(20));
     out(&mut c);
     c.handle_timeout(t0 + secs(25));
-    assert!(evs(&mut c).iter().any(|e| matches!(e,
-        ClientEvent::Closed(CloseReason::KeepAliveTimeout))));
+    assert!(evs(&mut c)
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Closed(CloseReason::KeepAliveTimeout))));
 }
 
 #[test]
@@ -302,9 +404,16 @@ fn subscribe_results_per_filter_and_count_checked_mqtt_3_9_3_1() {
     for v in VERSIONS {
         let now = Instant::now();
         let mut c = client(now, v, Properties::new());
-        let opts = SubscriptionOptions { qos: QoS::ExactlyOnce, ..Default::default() };
+        let opts = SubscriptionOptions {
+            qos: QoS::ExactlyOnce,
+            ..Default::default()
+        };
         let id = c
-            .subscribe(now, vec![("a/+".into(), opts), ("b/#".into(), opts)], Properties::new())
+            .subscribe(
+                now,
+                vec![("a/+".into(), opts), ("b/#".into(), opts)],
+                Properties::new(),
+            )
             .expect("subscribe");
         assert!(matches!(out(&mut c).as_slice(), [Packet::Subscribe(_)]));
         let ack = SubAck {
@@ -314,18 +423,29 @@ fn subscribe_results_per_filter_and_count_checked_mqtt_3_9_3_1() {
         };
         c.handle_packet(now, Packet::SubAck(ack)).expect("suback");
         let e = evs(&mut c);
-        let Some(ClientEvent::Subscribed { results, .. }) = e.first() else { panic!() };
+        let Some(ClientEvent::Subscribed { results, .. }) = e.first() else {
+            panic!()
+        };
         assert_eq!(results[0].1, Ok(QoS::AtLeastOnce));
         assert_eq!(results[1].1, Err(ReasonCode::UnspecifiedError));
         // A SUBACK with no reason codes is a protocol error, never a panic.
-        let id = c.subscribe(now, vec![("x".into(), opts)], Properties::new()).expect("sub");
-        let bad = SubAck { packet_id: id, reasons: vec![], properties: Properties::new() };
+        let id = c
+            .subscribe(now, vec![("x".into(), opts)], Properties::new())
+            .expect("sub");
+        let bad = SubAck {
+            packet_id: id,
+            reasons: vec![],
+            properties: Properties::new(),
+        };
         assert!(c.handle_packet(now, Packet::SubAck(bad)).is_err());
         assert!(!c.is_connected());
     }
     let now = Instant::now();
     let mut c = client(now, V5, Properties::new());
-    assert_eq!(c.subscribe(now, vec![], Properties::new()), Err(SendError::NoFilters));
+    assert_eq!(
+        c.subscribe(now, vec![], Properties::new()),
+        Err(SendError::NoFilters)
+    );
     let opts = SubscriptionOptions::default();
     assert_eq!(
         c.subscribe(now, vec![("a/#/b".into(), opts)], Properties::new()),
@@ -338,7 +458,11 @@ fn pending_subscribe_aborted_on_connection_loss() {
     let now = Instant::now();
     let mut c = client(now, V5, Properties::new());
     let id = c
-        .subscribe(now, vec![("a".into(), SubscriptionOptions::default())], Properties::new())
+        .subscribe(
+            now,
+            vec![("a".into(), SubscriptionOptions::default())],
+            Properties::new(),
+        )
         .expect("sub");
     c.connection_lost(now);
     let e = evs(&mut c);
@@ -354,10 +478,13 @@ fn topic_aliases_both_ways_section_3_3_2_3_4() {
     let mut c = ClientSession::new(cfg);
     c.connect(now).expect("connect");
     out(&mut c);
-    c.handle_packet(now, connack(false, prop(Property::TopicAliasMaximum(2)))).expect("ok");
+    c.handle_packet(now, connack(false, prop(Property::TopicAliasMaximum(2))))
+        .expect("ok");
     evs(&mut c);
-    c.publish(now, Message::new("a/b", "1", QoS::AtMostOnce)).expect("ok");
-    c.publish(now, Message::new("a/b", "2", QoS::AtMostOnce)).expect("ok");
+    c.publish(now, Message::new("a/b", "1", QoS::AtMostOnce))
+        .expect("ok");
+    c.publish(now, Message::new("a/b", "2", QoS::AtMostOnce))
+        .expect("ok");
     let sent = out(&mut c);
     assert!(matches!(&sent[1], Packet::Publish(p) if p.topic.is_empty()
         && p.properties.topic_alias() == Some(1)));
@@ -369,7 +496,9 @@ fn topic_aliases_both_ways_section_3_3_2_3_4() {
     p.properties.set(Property::TopicAlias(2));
     c.handle_packet(now, Packet::Publish(p)).expect("ok");
     let e = evs(&mut c);
-    assert!(e.iter().all(|e| matches!(e, ClientEvent::Message { message, .. }
+    assert!(e
+        .iter()
+        .all(|e| matches!(e, ClientEvent::Message { message, .. }
         if message.topic == "in/topic")));
     let mut p = publish("x", QoS::AtMostOnce, None, b"");
     p.properties.set(Property::TopicAlias(3));
@@ -386,16 +515,24 @@ fn too_large_publish_refused_locally() {
         c.publish(now, Message::new("t", vec![0u8; 100], QoS::AtLeastOnce)),
         Err(SendError::PacketTooLarge)
     );
-    assert_eq!(c.publish(now, Message::new("a/+", "x", QoS::AtMostOnce)), Err(SendError::InvalidTopic));
+    assert_eq!(
+        c.publish(now, Message::new("a/+", "x", QoS::AtMostOnce)),
+        Err(SendError::InvalidTopic)
+    );
 }
 
 #[test]
 fn disconnect_sends_reason_and_keeps_session() {
     let now = Instant::now();
     let mut c = client(now, V5, Properties::new());
-    c.publish(now, Message::new("t", "1", QoS::AtLeastOnce)).expect("ok");
+    c.publish(now, Message::new("t", "1", QoS::AtLeastOnce))
+        .expect("ok");
     out(&mut c);
-    c.disconnect(now, ReasonCode::DisconnectWithWillMessage, Properties::new());
+    c.disconnect(
+        now,
+        ReasonCode::DisconnectWithWillMessage,
+        Properties::new(),
+    );
     assert!(matches!(out(&mut c).as_slice(),
         [Packet::Disconnect(d)] if d.reason == ReasonCode::DisconnectWithWillMessage));
     assert_eq!(c.in_flight(), 1);

@@ -74,7 +74,10 @@ impl Ledger {
                 expected_completions += 1;
             }
         }
-        assert_eq!(self.completions, expected_completions, "{dir}: completion events");
+        assert_eq!(
+            self.completions, expected_completions,
+            "{dir}: completion events"
+        );
         for t in 0..TOPICS.len() {
             let mut last = None;
             let mut seen = std::collections::HashSet::new();
@@ -122,7 +125,11 @@ fn server_config() -> ServerConfig {
         max_inflight: SERVER_MAX_INFLIGHT,
         topic_alias_maximum: 2,
         alias_policy: AliasPolicy::LeastRecentlyUsed,
-        queue: QueueLimits { max_messages: QUEUE_MAX, max_bytes: 1 << 30, ..QueueLimits::default() },
+        queue: QueueLimits {
+            max_messages: QUEUE_MAX,
+            max_bytes: 1 << 30,
+            ..QueueLimits::default()
+        },
         ..ServerConfig::default()
     }
 }
@@ -161,7 +168,9 @@ impl World {
 
     fn reconnect(&mut self) {
         self.server = Some(ServerSession::new(self.now, server_config()));
-        self.client.connect(self.now).expect("connect while disconnected");
+        self.client
+            .connect(self.now)
+            .expect("connect while disconnected");
         self.flush();
     }
 
@@ -194,9 +203,12 @@ impl World {
     }
 
     fn flush(&mut self) {
-        self.client.encode_transmits(&mut self.to_server).expect("client encodes");
+        self.client
+            .encode_transmits(&mut self.to_server)
+            .expect("client encodes");
         if let Some(s) = &mut self.server {
-            s.encode_transmits(&mut self.to_client).expect("server encodes");
+            s.encode_transmits(&mut self.to_client)
+                .expect("server encodes");
         }
     }
 
@@ -288,7 +300,10 @@ impl World {
                 let seq = self.next_down_seq[t];
                 self.next_down_seq[t] += 1;
                 self.down.sent.push((t, seq, qos(q)));
-                let m = OutgoingMessage::new(self.now, Message::new(TOPICS[t], payload(t, seq), qos(q)));
+                let m = OutgoingMessage::new(
+                    self.now,
+                    Message::new(TOPICS[t], payload(t, seq), qos(q)),
+                );
                 match &mut self.server {
                     Some(s) if s.is_connected() => {
                         s.deliver(self.now, m);
@@ -341,13 +356,17 @@ impl World {
             let idle = self.client.in_flight() == 0
                 && self.client.is_connected()
                 && self.pending_down.is_empty()
-                && self.server.as_ref().is_some_and(|s| s.in_flight() == 0 && s.queued() == 0);
+                && self
+                    .server
+                    .as_ref()
+                    .is_some_and(|s| s.in_flight() == 0 && s.queued() == 0);
             if !moved && idle && self.to_server.is_empty() && self.to_client.is_empty() {
                 break;
             }
         }
         self.up.check(&format!("{:?} client->server", self.version));
-        self.down.check(&format!("{:?} server->client", self.version));
+        self.down
+            .check(&format!("{:?} server->client", self.version));
         assert!(self.violations.is_empty(), "{:?}", self.violations);
     }
 }

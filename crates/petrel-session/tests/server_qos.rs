@@ -36,7 +36,12 @@ fn qos1_incoming_acked_after_broker_section_4_3_2() {
     for v in VERSIONS {
         let now = Instant::now();
         let mut s = connected(now, v, ServerConfig::default(), Properties::new());
-        feed(&mut s, now, v, Packet::Publish(publish("a/b", QoS::AtLeastOnce, Some(5), b"x")));
+        feed(
+            &mut s,
+            now,
+            v,
+            Packet::Publish(publish("a/b", QoS::AtLeastOnce, Some(5), b"x")),
+        );
         assert!(sent(&mut s).is_empty(), "no PUBACK before the broker acks");
         let ack = ack_of(&events(&mut s));
         s.ack_publish(ack, ReasonCode::Success).expect("ack");
@@ -55,18 +60,30 @@ fn qos2_duplicate_delivered_once_mqtt_4_3_3_10() {
         let mut dup = p.clone();
         dup.dup = true;
         feed(&mut s, now, v, Packet::Publish(dup.clone()));
-        assert!(events(&mut s).is_empty(), "duplicate before PUBREC not delivered");
+        assert!(
+            events(&mut s).is_empty(),
+            "duplicate before PUBREC not delivered"
+        );
         s.ack_publish(ack, ReasonCode::Success).expect("ack");
         assert!(matches!(sent(&mut s).as_slice(), [Packet::PubRec(r)] if r.packet_id == pid(9)));
         feed(&mut s, now, v, Packet::Publish(dup));
-        assert!(events(&mut s).is_empty(), "duplicate after PUBREC not delivered");
-        assert!(matches!(sent(&mut s).as_slice(), [Packet::PubRec(_)]), "PUBREC again");
+        assert!(
+            events(&mut s).is_empty(),
+            "duplicate after PUBREC not delivered"
+        );
+        assert!(
+            matches!(sent(&mut s).as_slice(), [Packet::PubRec(_)]),
+            "PUBREC again"
+        );
         feed(&mut s, now, v, Packet::PubRel(resp(9)));
         assert!(matches!(sent(&mut s).as_slice(),
             [Packet::PubComp(r)] if r.reason == ReasonCode::Success));
         // After PUBCOMP the same id is a new message.
         feed(&mut s, now, v, Packet::Publish(p));
-        assert!(matches!(events(&mut s).as_slice(), [ServerEvent::Publish { .. }]));
+        assert!(matches!(
+            events(&mut s).as_slice(),
+            [ServerEvent::Publish { .. }]
+        ));
         assert_eq!(s.counters().duplicates, 2);
     }
 }
@@ -77,7 +94,11 @@ fn unknown_pubrel_answers_pubcomp_0x92_mqtt_4_3_3_11() {
         let now = Instant::now();
         let mut s = connected(now, v, ServerConfig::default(), Properties::new());
         feed(&mut s, now, v, Packet::PubRel(resp(77)));
-        let want = if v == V5 { ReasonCode::PacketIdentifierNotFound } else { ReasonCode::Success };
+        let want = if v == V5 {
+            ReasonCode::PacketIdentifierNotFound
+        } else {
+            ReasonCode::Success
+        };
         assert!(matches!(sent(&mut s).as_slice(), [Packet::PubComp(r)] if r.reason == want));
         assert!(!s.is_closed());
     }
@@ -87,21 +108,40 @@ fn unknown_pubrel_answers_pubcomp_0x92_mqtt_4_3_3_11() {
 fn qos2_flood_without_pubrel_is_bounded_0x93_mqtt_3_3_4_7() {
     for v in VERSIONS {
         let now = Instant::now();
-        let config = ServerConfig { receive_maximum: 4, ..ServerConfig::default() };
+        let config = ServerConfig {
+            receive_maximum: 4,
+            ..ServerConfig::default()
+        };
         let mut s = connected(now, v, config, Properties::new());
         for id in 1..=4 {
-            feed(&mut s, now, v, Packet::Publish(publish("a", QoS::ExactlyOnce, Some(id), b"")));
+            feed(
+                &mut s,
+                now,
+                v,
+                Packet::Publish(publish("a", QoS::ExactlyOnce, Some(id), b"")),
+            );
             let ack = ack_of(&events(&mut s));
             s.ack_publish(ack, ReasonCode::Success).expect("ack");
         }
         assert_eq!(s.incoming_in_flight(), 4);
-        feed(&mut s, now, v, Packet::Publish(publish("a", QoS::ExactlyOnce, Some(5), b"")));
+        feed(
+            &mut s,
+            now,
+            v,
+            Packet::Publish(publish("a", QoS::ExactlyOnce, Some(5), b"")),
+        );
         assert!(s.is_closed());
         let out = sent(&mut s);
         if v == V5 {
-            assert_eq!(disconnect_reason(&out), Some(ReasonCode::ReceiveMaximumExceeded));
+            assert_eq!(
+                disconnect_reason(&out),
+                Some(ReasonCode::ReceiveMaximumExceeded)
+            );
         }
-        assert_eq!(closed_reason(&events(&mut s)), Some(ReasonCode::ReceiveMaximumExceeded));
+        assert_eq!(
+            closed_reason(&events(&mut s)),
+            Some(ReasonCode::ReceiveMaximumExceeded)
+        );
     }
 }
 
@@ -109,7 +149,10 @@ fn qos2_flood_without_pubrel_is_bounded_0x93_mqtt_3_3_4_7() {
 fn topic_alias_zero_or_above_maximum_0x94_mqtt_3_3_2_8_and_9() {
     for alias in [0u16, 6] {
         let now = Instant::now();
-        let config = ServerConfig { topic_alias_maximum: 5, ..ServerConfig::default() };
+        let config = ServerConfig {
+            topic_alias_maximum: 5,
+            ..ServerConfig::default()
+        };
         let mut s = connected(now, V5, config, Properties::new());
         let mut p = publish("a", QoS::AtMostOnce, None, b"");
         p.properties.set(Property::TopicAlias(alias));
@@ -120,7 +163,10 @@ fn topic_alias_zero_or_above_maximum_0x94_mqtt_3_3_2_8_and_9() {
         }
         let _ = s.handle_bytes(now, &buf);
         assert!(s.is_closed());
-        assert_eq!(disconnect_reason(&sent(&mut s)), Some(ReasonCode::TopicAliasInvalid));
+        assert_eq!(
+            disconnect_reason(&sent(&mut s)),
+            Some(ReasonCode::TopicAliasInvalid)
+        );
     }
 }
 
@@ -143,13 +189,18 @@ fn topic_alias_resolves_and_empty_topic_needs_alias() {
         })
         .collect();
     assert_eq!(topics, ["long/topic", "long/topic"]);
-    assert!(evs.iter().all(|e| !matches!(e, ServerEvent::Publish { message, .. }
+    assert!(evs
+        .iter()
+        .all(|e| !matches!(e, ServerEvent::Publish { message, .. }
         if message.properties.topic_alias().is_some())));
     // Empty topic without alias: protocol error (MQTT-3.3.2-1 and section 3.3.2.3.4).
     let mut raw = BytesMut::from(&[0x30, 3, 0, 0, 0][..]);
     let _ = s.handle_bytes(now, &raw.split());
     assert!(s.is_closed());
-    assert_eq!(disconnect_reason(&sent(&mut s)), Some(ReasonCode::ProtocolError));
+    assert_eq!(
+        disconnect_reason(&sent(&mut s)),
+        Some(ReasonCode::ProtocolError)
+    );
 }
 
 #[test]
@@ -158,14 +209,21 @@ fn wildcard_in_publish_topic_0x90_mqtt_3_3_2_2() {
         let now = Instant::now();
         let mut s = connected(now, v, ServerConfig::default(), Properties::new());
         let mut buf = BytesMut::new();
-        Packet::Publish(publish("a/b", QoS::AtMostOnce, None, b"")).encode(v, &mut buf).expect("e");
+        Packet::Publish(publish("a/b", QoS::AtMostOnce, None, b""))
+            .encode(v, &mut buf)
+            .expect("e");
         let at = buf.windows(3).position(|w| w == b"a/b").expect("topic");
         buf[at + 2] = b'+';
         let _ = s.handle_bytes(now, &buf);
         assert!(s.is_closed());
-        assert!(events(&mut s).iter().all(|e| !matches!(e, ServerEvent::Publish { .. })));
+        assert!(events(&mut s)
+            .iter()
+            .all(|e| !matches!(e, ServerEvent::Publish { .. })));
         if v == V5 {
-            assert_eq!(disconnect_reason(&sent(&mut s)), Some(ReasonCode::TopicNameInvalid));
+            assert_eq!(
+                disconnect_reason(&sent(&mut s)),
+                Some(ReasonCode::TopicNameInvalid)
+            );
         }
     }
 }
@@ -177,12 +235,24 @@ fn outgoing_window_bounded_by_client_receive_maximum_mqtt_3_3_4_9() {
     let mut s = connected(now, V5, ServerConfig::default(), props);
     for n in 0..3u8 {
         let m = Message::new("t", vec![n], QoS::AtLeastOnce);
-        assert_eq!(s.deliver(now, OutgoingMessage::new(now, m)), DeliverOutcome::Queued);
+        assert_eq!(
+            s.deliver(now, OutgoingMessage::new(now, m)),
+            DeliverOutcome::Queued
+        );
     }
     let out = sent(&mut s);
-    assert_eq!(publishes(&out).len(), 2, "only Receive Maximum PUBLISH in flight");
+    assert_eq!(
+        publishes(&out).len(),
+        2,
+        "only Receive Maximum PUBLISH in flight"
+    );
     let first = publishes(&out)[0].packet_id.expect("id");
-    feed(&mut s, now, V5, Packet::PubAck(petrel_codec::PubResp::new(first)));
+    feed(
+        &mut s,
+        now,
+        V5,
+        Packet::PubAck(petrel_codec::PubResp::new(first)),
+    );
     assert!(matches!(events(&mut s).as_slice(), [ServerEvent::Delivered(id)] if *id == first));
     let out = sent(&mut s);
     assert_eq!(publishes(&out).len(), 1);
@@ -194,12 +264,25 @@ fn qos2_outgoing_flow_section_4_3_3() {
     for v in VERSIONS {
         let now = Instant::now();
         let mut s = connected(now, v, ServerConfig::default(), Properties::new());
-        s.deliver(now, OutgoingMessage::new(now, Message::new("t", "m", QoS::ExactlyOnce)));
+        s.deliver(
+            now,
+            OutgoingMessage::new(now, Message::new("t", "m", QoS::ExactlyOnce)),
+        );
         let out = sent(&mut s);
         let id = publishes(&out)[0].packet_id.expect("id");
-        feed(&mut s, now, v, Packet::PubRec(petrel_codec::PubResp::new(id)));
+        feed(
+            &mut s,
+            now,
+            v,
+            Packet::PubRec(petrel_codec::PubResp::new(id)),
+        );
         assert!(matches!(sent(&mut s).as_slice(), [Packet::PubRel(r)] if r.packet_id == id));
-        feed(&mut s, now, v, Packet::PubComp(petrel_codec::PubResp::new(id)));
+        feed(
+            &mut s,
+            now,
+            v,
+            Packet::PubComp(petrel_codec::PubResp::new(id)),
+        );
         assert!(matches!(events(&mut s).as_slice(), [ServerEvent::Delivered(d)] if *d == id));
         assert_eq!(s.in_flight(), 0);
     }
@@ -210,22 +293,45 @@ fn resume_resends_publish_dup_and_pubrel_in_order_mqtt_4_4_0_1() {
     for v in VERSIONS {
         let now = Instant::now();
         let mut s = connected(now, v, ServerConfig::default(), Properties::new());
-        for (n, q) in [(1u8, QoS::ExactlyOnce), (2, QoS::AtLeastOnce), (3, QoS::ExactlyOnce)] {
-            s.deliver(now, OutgoingMessage::new(now, Message::new("t", vec![n], q)));
+        for (n, q) in [
+            (1u8, QoS::ExactlyOnce),
+            (2, QoS::AtLeastOnce),
+            (3, QoS::ExactlyOnce),
+        ] {
+            s.deliver(
+                now,
+                OutgoingMessage::new(now, Message::new("t", vec![n], q)),
+            );
         }
         let out = sent(&mut s);
-        let ids: Vec<_> = publishes(&out).iter().map(|p| p.packet_id.expect("id")).collect();
-        feed(&mut s, now, v, Packet::PubRec(petrel_codec::PubResp::new(ids[0])));
+        let ids: Vec<_> = publishes(&out)
+            .iter()
+            .map(|p| p.packet_id.expect("id"))
+            .collect();
+        feed(
+            &mut s,
+            now,
+            v,
+            Packet::PubRec(petrel_codec::PubResp::new(ids[0])),
+        );
         assert_eq!(sent(&mut s).len(), 1, "PUBREL");
         s.connection_lost(now);
         let state = s.take_state();
         assert_eq!(state.outgoing.len(), 3);
-        s.deliver(now, OutgoingMessage::new(now, Message::new("t", vec![4], QoS::AtLeastOnce)));
+        s.deliver(
+            now,
+            OutgoingMessage::new(now, Message::new("t", vec![4], QoS::AtLeastOnce)),
+        );
         let mut state = state;
         state.queue.extend(s.take_state().queue);
 
         let mut s2 = ServerSession::new(now, ServerConfig::default());
-        feed(&mut s2, now, v, Packet::Connect(Box::new(connect(v, "c1", false, 0))));
+        feed(
+            &mut s2,
+            now,
+            v,
+            Packet::Connect(Box::new(connect(v, "c1", false, 0))),
+        );
         events(&mut s2);
         s2.accept(now, AcceptParams::resume(state)).expect("accept");
         let out = sent(&mut s2);
@@ -243,7 +349,10 @@ fn resume_respects_new_receive_maximum_mqtt_3_3_4_9() {
     let now = Instant::now();
     let mut s = connected(now, V5, ServerConfig::default(), Properties::new());
     for n in 0..5u8 {
-        s.deliver(now, OutgoingMessage::new(now, Message::new("t", vec![n], QoS::AtLeastOnce)));
+        s.deliver(
+            now,
+            OutgoingMessage::new(now, Message::new("t", vec![n], QoS::AtLeastOnce)),
+        );
     }
     assert_eq!(publishes(&sent(&mut s)).len(), 5);
     s.connection_lost(now);
@@ -261,9 +370,20 @@ fn resume_respects_new_receive_maximum_mqtt_3_3_4_9() {
 #[test]
 fn too_large_for_client_dropped_as_if_sent_mqtt_3_1_2_25() {
     let now = Instant::now();
-    let mut s = connected(now, V5, ServerConfig::default(), prop(Property::MaximumPacketSize(64)));
-    s.deliver(now, OutgoingMessage::new(now, Message::new("t", vec![0u8; 200], QoS::AtLeastOnce)));
-    s.deliver(now, OutgoingMessage::new(now, Message::new("t", "small", QoS::AtLeastOnce)));
+    let mut s = connected(
+        now,
+        V5,
+        ServerConfig::default(),
+        prop(Property::MaximumPacketSize(64)),
+    );
+    s.deliver(
+        now,
+        OutgoingMessage::new(now, Message::new("t", vec![0u8; 200], QoS::AtLeastOnce)),
+    );
+    s.deliver(
+        now,
+        OutgoingMessage::new(now, Message::new("t", "small", QoS::AtLeastOnce)),
+    );
     let out = sent(&mut s);
     assert_eq!(publishes(&out).len(), 1);
     assert_eq!(publishes(&out)[0].payload.as_ref(), b"small");
@@ -292,20 +412,44 @@ fn expired_messages_dropped_and_interval_rewritten_section_3_3_2_3_3() {
 #[test]
 fn queue_overflow_policies() {
     let now = Instant::now();
-    let queue = QueueLimits { max_messages: 2, max_bytes: 1 << 20, policy: OverflowPolicy::Disconnect };
-    let config = ServerConfig { max_inflight: 1, queue, ..ServerConfig::default() };
+    let queue = QueueLimits {
+        max_messages: 2,
+        max_bytes: 1 << 20,
+        policy: OverflowPolicy::Disconnect,
+    };
+    let config = ServerConfig {
+        max_inflight: 1,
+        queue,
+        ..ServerConfig::default()
+    };
     let mut s = connected(now, V5, config, Properties::new());
     let msg = || OutgoingMessage::new(now, Message::new("t", "m", QoS::AtLeastOnce));
     assert_eq!(s.deliver(now, msg()), DeliverOutcome::Queued);
     assert_eq!(s.deliver(now, msg()), DeliverOutcome::Queued);
     assert_eq!(s.deliver(now, msg()), DeliverOutcome::Disconnected);
     assert!(s.is_closed());
-    assert_eq!(disconnect_reason(&sent(&mut s)), Some(ReasonCode::QuotaExceeded));
-    assert!(events(&mut s).iter().any(|e| matches!(e,
-        ServerEvent::Closed { reason: CloseReason::QueueOverflow, .. })));
+    assert_eq!(
+        disconnect_reason(&sent(&mut s)),
+        Some(ReasonCode::QuotaExceeded)
+    );
+    assert!(events(&mut s).iter().any(|e| matches!(
+        e,
+        ServerEvent::Closed {
+            reason: CloseReason::QueueOverflow,
+            ..
+        }
+    )));
 
-    let queue = QueueLimits { max_messages: 2, max_bytes: 1 << 20, policy: OverflowPolicy::DropOldest };
-    let config = ServerConfig { max_inflight: 1, queue, ..ServerConfig::default() };
+    let queue = QueueLimits {
+        max_messages: 2,
+        max_bytes: 1 << 20,
+        policy: OverflowPolicy::DropOldest,
+    };
+    let config = ServerConfig {
+        max_inflight: 1,
+        queue,
+        ..ServerConfig::default()
+    };
     let mut s = connected(now, V5, config, Properties::new());
     for _ in 0..10 {
         s.deliver(now, msg());
@@ -317,16 +461,36 @@ fn queue_overflow_policies() {
 #[test]
 fn outgoing_topic_alias_within_client_maximum_mqtt_3_3_2_11() {
     let now = Instant::now();
-    let mut s = connected(now, V5, ServerConfig::default(), prop(Property::TopicAliasMaximum(1)));
+    let mut s = connected(
+        now,
+        V5,
+        ServerConfig::default(),
+        prop(Property::TopicAliasMaximum(1)),
+    );
     for topic in ["x/y", "x/y", "other", "x/y"] {
-        s.deliver(now, OutgoingMessage::new(now, Message::new(topic, "m", QoS::AtMostOnce)));
+        s.deliver(
+            now,
+            OutgoingMessage::new(now, Message::new(topic, "m", QoS::AtMostOnce)),
+        );
     }
     let out = sent(&mut s);
     let p = publishes(&out);
-    assert_eq!((p[0].topic.as_ref(), p[0].properties.topic_alias()), ("x/y", Some(1)));
-    assert_eq!((p[1].topic.as_ref(), p[1].properties.topic_alias()), ("", Some(1)));
-    assert_eq!((p[2].topic.as_ref(), p[2].properties.topic_alias()), ("other", Some(1)));
-    assert_eq!((p[3].topic.as_ref(), p[3].properties.topic_alias()), ("x/y", Some(1)));
+    assert_eq!(
+        (p[0].topic.as_ref(), p[0].properties.topic_alias()),
+        ("x/y", Some(1))
+    );
+    assert_eq!(
+        (p[1].topic.as_ref(), p[1].properties.topic_alias()),
+        ("", Some(1))
+    );
+    assert_eq!(
+        (p[2].topic.as_ref(), p[2].properties.topic_alias()),
+        ("other", Some(1))
+    );
+    assert_eq!(
+        (p[3].topic.as_ref(), p[3].properties.topic_alias()),
+        ("x/y", Some(1))
+    );
 }
 
 #[test]
@@ -349,7 +513,10 @@ fn no_local_on_shared_subscription_is_protocol_error_mqtt_3_8_3_4() {
     // The codec refuses to encode this, so hand the decoded packet over directly.
     assert!(s.handle_packet(now, Packet::Subscribe(sub)).is_err());
     assert!(s.is_closed());
-    assert_eq!(disconnect_reason(&sent(&mut s)), Some(ReasonCode::ProtocolError));
+    assert_eq!(
+        disconnect_reason(&sent(&mut s)),
+        Some(ReasonCode::ProtocolError)
+    );
 }
 
 #[test]
@@ -364,15 +531,30 @@ fn invalid_filter_refused_in_suback_mqtt_4_7_1_1() {
         buf[at + 2] = b'#'; // "c/#/e": '#' not last
         let _ = s.handle_bytes(now, &buf);
         let evs = events(&mut s);
-        let Some(ServerEvent::Subscribe { packet_id, requests, .. }) = evs.first() else {
+        let Some(ServerEvent::Subscribe {
+            packet_id,
+            requests,
+            ..
+        }) = evs.first()
+        else {
             panic!("{evs:?} / closed: {}", s.is_closed())
         };
         assert_eq!(requests[1].rejected, Some(ReasonCode::TopicFilterInvalid));
-        s.suback(*packet_id, vec![ReasonCode::GrantedQoS1, ReasonCode::GrantedQoS2], Properties::new())
-            .expect("suback");
+        s.suback(
+            *packet_id,
+            vec![ReasonCode::GrantedQoS1, ReasonCode::GrantedQoS2],
+            Properties::new(),
+        )
+        .expect("suback");
         let out = sent(&mut s);
-        let Some(Packet::SubAck(a)) = out.first() else { panic!() };
-        let bad = if v == V5 { ReasonCode::TopicFilterInvalid } else { ReasonCode::UnspecifiedError };
+        let Some(Packet::SubAck(a)) = out.first() else {
+            panic!()
+        };
+        let bad = if v == V5 {
+            ReasonCode::TopicFilterInvalid
+        } else {
+            ReasonCode::UnspecifiedError
+        };
         assert_eq!(a.reasons, [ReasonCode::GrantedQoS1, bad]);
         assert_eq!(s.subscriptions().len(), 1);
         assert_eq!(s.subscriptions()[0].options.qos, QoS::AtLeastOnce);
@@ -384,9 +566,15 @@ fn unsubscribe_answers_per_filter_section_3_11() {
     for v in VERSIONS {
         let now = Instant::now();
         let mut s = connected(now, v, ServerConfig::default(), Properties::new());
-        feed(&mut s, now, v, Packet::Subscribe(subscribe(1, &[("a", QoS::AtMostOnce)])));
+        feed(
+            &mut s,
+            now,
+            v,
+            Packet::Subscribe(subscribe(1, &[("a", QoS::AtMostOnce)])),
+        );
         events(&mut s);
-        s.suback(pid(1), vec![ReasonCode::Success], Properties::new()).expect("suback");
+        s.suback(pid(1), vec![ReasonCode::Success], Properties::new())
+            .expect("suback");
         sent(&mut s);
         let u = petrel_codec::Unsubscribe {
             packet_id: pid(2),
@@ -395,9 +583,14 @@ fn unsubscribe_answers_per_filter_section_3_11() {
         };
         feed(&mut s, now, v, Packet::Unsubscribe(u));
         let out = sent(&mut s);
-        let Some(Packet::UnsubAck(a)) = out.first() else { panic!() };
+        let Some(Packet::UnsubAck(a)) = out.first() else {
+            panic!()
+        };
         if v == V5 {
-            assert_eq!(a.reasons, [ReasonCode::Success, ReasonCode::NoSubscriptionExisted]);
+            assert_eq!(
+                a.reasons,
+                [ReasonCode::Success, ReasonCode::NoSubscriptionExisted]
+            );
         }
         assert!(matches!(events(&mut s).as_slice(),
             [ServerEvent::Unsubscribe { filters, .. }] if filters.len() == 1));
@@ -407,12 +600,16 @@ fn unsubscribe_answers_per_filter_section_3_11() {
 
 #[test]
 fn will_not_published_after_normal_disconnect_mqtt_3_14_4_3() {
-    for (reason, will) in
-        [(ReasonCode::Success, false), (ReasonCode::DisconnectWithWillMessage, true)]
-    {
+    for (reason, will) in [
+        (ReasonCode::Success, false),
+        (ReasonCode::DisconnectWithWillMessage, true),
+    ] {
         let now = Instant::now();
         let mut s = connected(now, V5, ServerConfig::default(), Properties::new());
-        let d = petrel_codec::Disconnect { reason, properties: Properties::new() };
+        let d = petrel_codec::Disconnect {
+            reason,
+            properties: Properties::new(),
+        };
         feed(&mut s, now, V5, Packet::Disconnect(d));
         assert!(events(&mut s).iter().any(|e| matches!(e,
             ServerEvent::Closed { publish_will, .. } if *publish_will == will)));
@@ -420,8 +617,13 @@ fn will_not_published_after_normal_disconnect_mqtt_3_14_4_3() {
     let now = Instant::now();
     let mut s = connected(now, V311, ServerConfig::default(), Properties::new());
     s.connection_lost(now);
-    assert!(events(&mut s).iter().any(|e| matches!(e,
-        ServerEvent::Closed { reason: CloseReason::ConnectionLost, publish_will: true })));
+    assert!(events(&mut s).iter().any(|e| matches!(
+        e,
+        ServerEvent::Closed {
+            reason: CloseReason::ConnectionLost,
+            publish_will: true
+        }
+    )));
 }
 
 #[test]
@@ -442,10 +644,21 @@ fn disconnect_cannot_set_expiry_after_zero_mqtt_3_14_2_2() {
 #[test]
 fn qos_above_maximum_refused_0x9b_mqtt_3_2_2_11() {
     let now = Instant::now();
-    let config = ServerConfig { maximum_qos: QoS::AtLeastOnce, ..ServerConfig::default() };
+    let config = ServerConfig {
+        maximum_qos: QoS::AtLeastOnce,
+        ..ServerConfig::default()
+    };
     let mut s = connected(now, V5, config, Properties::new());
-    feed(&mut s, now, V5, Packet::Publish(publish("a", QoS::ExactlyOnce, Some(1), b"")));
-    assert_eq!(disconnect_reason(&sent(&mut s)), Some(ReasonCode::QoSNotSupported));
+    feed(
+        &mut s,
+        now,
+        V5,
+        Packet::Publish(publish("a", QoS::ExactlyOnce, Some(1), b"")),
+    );
+    assert_eq!(
+        disconnect_reason(&sent(&mut s)),
+        Some(ReasonCode::QoSNotSupported)
+    );
 }
 
 #[test]
@@ -453,10 +666,21 @@ fn take_state_round_trips_subscriptions_and_qos2_ids() {
     let now = Instant::now();
     let v = ProtocolVersion::V5;
     let mut s = connected(now, v, ServerConfig::default(), Properties::new());
-    feed(&mut s, now, v, Packet::Subscribe(subscribe(1, &[("a/#", QoS::ExactlyOnce)])));
+    feed(
+        &mut s,
+        now,
+        v,
+        Packet::Subscribe(subscribe(1, &[("a/#", QoS::ExactlyOnce)])),
+    );
     events(&mut s);
-    s.suback(pid(1), vec![ReasonCode::GrantedQoS2], Properties::new()).expect("suback");
-    feed(&mut s, now, v, Packet::Publish(publish("a", QoS::ExactlyOnce, Some(4), b"")));
+    s.suback(pid(1), vec![ReasonCode::GrantedQoS2], Properties::new())
+        .expect("suback");
+    feed(
+        &mut s,
+        now,
+        v,
+        Packet::Publish(publish("a", QoS::ExactlyOnce, Some(4), b"")),
+    );
     let ack = ack_of(&events(&mut s));
     s.ack_publish(ack, ReasonCode::Success).expect("ack");
     s.connection_lost(now);
@@ -464,8 +688,14 @@ fn take_state_round_trips_subscriptions_and_qos2_ids() {
     assert_eq!(state.subscriptions.len(), 1);
     assert_eq!(state.incoming_qos2, [pid(4)]);
     let mut s2 = ServerSession::new(now, ServerConfig::default());
-    feed(&mut s2, now, v, Packet::Connect(Box::new(connect(v, "c1", false, 0))));
-    s2.accept(now, AcceptParams::resume(state.clone())).expect("accept");
+    feed(
+        &mut s2,
+        now,
+        v,
+        Packet::Connect(Box::new(connect(v, "c1", false, 0))),
+    );
+    s2.accept(now, AcceptParams::resume(state.clone()))
+        .expect("accept");
     sent(&mut s2);
     events(&mut s2);
     // The resent QoS 2 PUBLISH is answered with PUBREC and not delivered again.

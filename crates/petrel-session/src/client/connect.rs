@@ -66,7 +66,10 @@ impl ConnectionInfo {
             receive_maximum: p.receive_maximum().unwrap_or(u16::MAX).max(1),
             maximum_packet_size: p.maximum_packet_size().unwrap_or(u32::MAX),
             topic_alias_maximum: p.topic_alias_maximum().unwrap_or(0),
-            maximum_qos: p.maximum_qos().and_then(QoS::from_u8).unwrap_or(QoS::ExactlyOnce),
+            maximum_qos: p
+                .maximum_qos()
+                .and_then(QoS::from_u8)
+                .unwrap_or(QoS::ExactlyOnce),
             retain_available: flag(p.retain_available()),
             wildcard_subscription_available: flag(p.wildcard_subscription_available()),
             subscription_identifiers_available: flag(p.subscription_identifier_available()),
@@ -92,7 +95,11 @@ impl ClientSession {
         self.reset_connection();
         let cfg = &self.config;
         let v5 = cfg.version.is_v5();
-        let mut props = if v5 { cfg.properties.clone() } else { Properties::new() };
+        let mut props = if v5 {
+            cfg.properties.clone()
+        } else {
+            Properties::new()
+        };
         if v5 {
             if cfg.session_expiry_interval != 0 {
                 props.set(Property::SessionExpiryInterval(cfg.session_expiry_interval));
@@ -167,8 +174,12 @@ impl ClientSession {
         self.inn.connection_lost();
         self.in_alias = InboundAliases::new(0);
         self.out_alias = OutboundAliases::new(self.config.alias_policy, 0);
-        let mut aborted: Vec<_> =
-            self.pending_subs.drain().chain(self.pending_unsubs.drain()).map(|(id, _)| id).collect();
+        let mut aborted: Vec<_> = self
+            .pending_subs
+            .drain()
+            .chain(self.pending_unsubs.drain())
+            .map(|(id, _)| id)
+            .collect();
         aborted.sort_unstable();
         for id in aborted {
             self.ids.release(id);
@@ -190,7 +201,10 @@ impl ClientSession {
                 self.events.push_back(ClientEvent::Auth(a));
                 Ok(())
             }
-            _ => Err(ProtocolViolation::protocol("MQTT-3.2.0-1", "first packet is not CONNACK")),
+            _ => Err(ProtocolViolation::protocol(
+                "MQTT-3.2.0-1",
+                "first packet is not CONNACK",
+            )),
         }
     }
 
@@ -208,13 +222,18 @@ impl ClientSession {
         self.server_max_packet = info.maximum_packet_size;
         self.server_max_qos = info.maximum_qos;
         self.retain_available = info.retain_available;
-        self.in_alias = InboundAliases::new(if v5 { self.config.topic_alias_maximum } else { 0 });
+        self.in_alias = InboundAliases::new(if v5 {
+            self.config.topic_alias_maximum
+        } else {
+            0
+        });
         self.out_alias = OutboundAliases::new(self.config.alias_policy, info.topic_alias_maximum);
         self.timer = ClientTimer::new(now, info.keep_alive, self.config.ping_timeout);
         if !c.session_present {
             self.session_lost();
         }
-        self.events.push_back(ClientEvent::Connected(Box::new(info)));
+        self.events
+            .push_back(ClientEvent::Connected(Box::new(info)));
         self.flush_out();
     }
 

@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use petrel_codec::{
-    ByteString, Packet, PacketId, Properties, Publish, PubResp, QoS, ReasonCode, SubAck,
-    Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
+    ByteString, Packet, PacketId, Properties, PubResp, Publish, QoS, ReasonCode, SubAck, Subscribe,
+    SubscriptionOptions, UnsubAck, Unsubscribe,
 };
 
 use super::{ClientEvent, ClientSession, Phase};
@@ -41,9 +41,15 @@ impl ClientSession {
             }
         }
         let v5 = self.config.version.is_v5();
-        let probe_id = if msg.qos == QoS::AtMostOnce { None } else { PacketId::new(1) };
+        let probe_id = if msg.qos == QoS::AtMostOnce {
+            None
+        } else {
+            PacketId::new(1)
+        };
         let probe = Packet::Publish(msg.to_publish(probe_id, false, v5));
-        let len = probe.encoded_len(self.config.version).map_err(|_| SendError::PacketTooLarge)?;
+        let len = probe
+            .encoded_len(self.config.version)
+            .map_err(|_| SendError::PacketTooLarge)?;
         if len > usize::try_from(self.server_max_packet).unwrap_or(usize::MAX) {
             return Err(SendError::PacketTooLarge);
         }
@@ -80,12 +86,16 @@ impl ClientSession {
     pub(super) fn flush_out(&mut self) {
         let window = usize::from(self.server_receive_max.max(1));
         while self.out.sent_count() < window {
-            let Some(e) = self.out.next_unsent() else { break };
+            let Some(e) = self.out.next_unsent() else {
+                break;
+            };
             let p = match e.state {
                 OutState::Released => Packet::PubRel(PubResp::new(e.packet_id)),
-                OutState::Published => {
-                    Packet::Publish(self.build_publish(&e.message, Some(e.packet_id), e.transmitted))
-                }
+                OutState::Published => Packet::Publish(self.build_publish(
+                    &e.message,
+                    Some(e.packet_id),
+                    e.transmitted,
+                )),
             };
             self.transmits.push_back(p);
         }
@@ -129,9 +139,18 @@ impl ClientSession {
             return Err(SendError::InvalidFilter);
         }
         let packet_id = self.ids.alloc().ok_or(SendError::NoPacketId)?;
-        self.pending_subs.insert(packet_id, filters.iter().map(|(f, _)| f.clone()).collect());
-        let properties = if self.config.version.is_v5() { properties } else { Properties::new() };
-        self.transmits.push_back(Packet::Subscribe(Subscribe { packet_id, filters, properties }));
+        self.pending_subs
+            .insert(packet_id, filters.iter().map(|(f, _)| f.clone()).collect());
+        let properties = if self.config.version.is_v5() {
+            properties
+        } else {
+            Properties::new()
+        };
+        self.transmits.push_back(Packet::Subscribe(Subscribe {
+            packet_id,
+            filters,
+            properties,
+        }));
         Ok(packet_id)
     }
 
@@ -154,9 +173,16 @@ impl ClientSession {
         }
         let packet_id = self.ids.alloc().ok_or(SendError::NoPacketId)?;
         self.pending_unsubs.insert(packet_id, filters.clone());
-        let properties = if self.config.version.is_v5() { properties } else { Properties::new() };
-        self.transmits
-            .push_back(Packet::Unsubscribe(Unsubscribe { packet_id, filters, properties }));
+        let properties = if self.config.version.is_v5() {
+            properties
+        } else {
+            Properties::new()
+        };
+        self.transmits.push_back(Packet::Unsubscribe(Unsubscribe {
+            packet_id,
+            filters,
+            properties,
+        }));
         Ok(packet_id)
     }
 
@@ -165,8 +191,15 @@ impl ClientSession {
         if self.phase != Phase::Connected {
             return Err(SendError::NotConnected);
         }
-        let reason = if self.config.version.is_v5() { reason } else { ReasonCode::Success };
-        let resp = self.inn.ack(ack, reason).ok_or(SendError::UnknownPacketId)?;
+        let reason = if self.config.version.is_v5() {
+            reason
+        } else {
+            ReasonCode::Success
+        };
+        let resp = self
+            .inn
+            .ack(ack, reason)
+            .ok_or(SendError::UnknownPacketId)?;
         self.transmits.push_back(match ack.qos {
             QoS::ExactlyOnce => Packet::PubRec(resp),
             _ => Packet::PubAck(resp),
@@ -229,7 +262,10 @@ impl ClientSession {
             }
             AckOutcome::Failed(id, reason) => {
                 self.ids.release(id);
-                self.events.push_back(ClientEvent::Failed { packet_id: id, reason });
+                self.events.push_back(ClientEvent::Failed {
+                    packet_id: id,
+                    reason,
+                });
                 self.flush_out();
             }
             AckOutcome::SendPubRel(mut r) => {
@@ -288,7 +324,9 @@ impl ClientSession {
     }
 
     fn on_suback(&mut self, s: SubAck) -> Result<(), ProtocolViolation> {
-        let Some(filters) = self.pending_subs.get(&s.packet_id) else { return Ok(()) };
+        let Some(filters) = self.pending_subs.get(&s.packet_id) else {
+            return Ok(());
+        };
         if filters.len() != s.reasons.len() {
             return Err(ProtocolViolation::protocol(
                 "MQTT-3.9.3-1",
@@ -310,12 +348,17 @@ impl ClientSession {
                 (f, q)
             })
             .collect();
-        self.events.push_back(ClientEvent::Subscribed { packet_id: s.packet_id, results });
+        self.events.push_back(ClientEvent::Subscribed {
+            packet_id: s.packet_id,
+            results,
+        });
         Ok(())
     }
 
     fn on_unsuback(&mut self, u: UnsubAck) -> Result<(), ProtocolViolation> {
-        let Some(filters) = self.pending_unsubs.get(&u.packet_id) else { return Ok(()) };
+        let Some(filters) = self.pending_unsubs.get(&u.packet_id) else {
+            return Ok(());
+        };
         let v5 = self.config.version.is_v5();
         if v5 && filters.len() != u.reasons.len() {
             return Err(ProtocolViolation::protocol(
@@ -330,7 +373,10 @@ impl ClientSession {
             .enumerate()
             .map(|(i, f)| (f, u.reasons.get(i).copied().unwrap_or(ReasonCode::Success)))
             .collect();
-        self.events.push_back(ClientEvent::Unsubscribed { packet_id: u.packet_id, results });
+        self.events.push_back(ClientEvent::Unsubscribed {
+            packet_id: u.packet_id,
+            results,
+        });
         Ok(())
     }
 }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use petrel_codec::{
-    Auth, ByteString, EncodeError, Packet, PacketId, Properties, ProtocolVersion, QoS,
-    ReasonCode, Will,
+    Auth, ByteString, EncodeError, Packet, PacketId, Properties, ProtocolVersion, QoS, ReasonCode,
+    Will,
 };
 
 use crate::alias::{AliasPolicy, InboundAliases, OutboundAliases};
@@ -261,7 +261,10 @@ impl ClientSession {
         }
         self.rx.extend(bytes);
         while self.phase != Phase::Disconnected {
-            match self.rx.next(self.config.version, self.config.max_packet_size) {
+            match self
+                .rx
+                .next(self.config.version, self.config.max_packet_size)
+            {
                 Ok(Some(p)) => self.handle_packet(now, p)?,
                 Ok(None) => break,
                 Err(v) => return Err(self.violation(v).into()),
@@ -363,7 +366,10 @@ impl ClientSession {
         self.reset_connection();
         if send_disconnect && was_connected {
             let reason_code = reason.reason_code();
-            let d = petrel_codec::Disconnect { reason: reason_code, properties: Properties::new() };
+            let d = petrel_codec::Disconnect {
+                reason: reason_code,
+                properties: Properties::new(),
+            };
             if self.config.version.is_v5() || reason_code == ReasonCode::Success {
                 self.transmits.push_back(Packet::Disconnect(d));
             }

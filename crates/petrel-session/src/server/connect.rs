@@ -37,7 +37,10 @@ impl AcceptParams {
 
     /// Accept resuming `state`.
     pub fn resume(state: ServerSessionState) -> Self {
-        Self { state: Some(state), ..Self::default() }
+        Self {
+            state: Some(state),
+            ..Self::default()
+        }
     }
 
     /// Sets the assigned client identifier.
@@ -88,7 +91,11 @@ impl ServerSession {
         v: ProtocolViolation,
         level: u8,
     ) -> ProtocolViolation {
-        self.version = if level > 5 { ProtocolVersion::V5 } else { ProtocolVersion::V3_1_1 };
+        self.version = if level > 5 {
+            ProtocolVersion::V5
+        } else {
+            ProtocolVersion::V3_1_1
+        };
         self.close(CloseReason::Protocol(v.clone()), false, false);
         self.transmits.push_back(Packet::ConnAck(ConnAck {
             session_present: false,
@@ -100,10 +107,17 @@ impl ServerSession {
 
     /// Refuses a CONNECT during validation with a CONNACK (when the version has a code for
     /// it) and closes.
-    pub(super) fn refuse_connect(&mut self, v: ProtocolViolation, connack: bool) -> ProtocolViolation {
+    pub(super) fn refuse_connect(
+        &mut self,
+        v: ProtocolViolation,
+        connack: bool,
+    ) -> ProtocolViolation {
         if connack {
-            let reason =
-                if self.version.is_v5() { v.reason } else { v3_connack_reason(v.reason) };
+            let reason = if self.version.is_v5() {
+                v.reason
+            } else {
+                v3_connack_reason(v.reason)
+            };
             self.transmits.push_back(Packet::ConnAck(ConnAck {
                 session_present: false,
                 reason,
@@ -114,10 +128,7 @@ impl ServerSession {
         v
     }
 
-    pub(super) fn on_connect(
-        &mut self,
-        c: Box<Connect>,
-    ) -> Result<(), ProtocolViolation> {
+    pub(super) fn on_connect(&mut self, c: Box<Connect>) -> Result<(), ProtocolViolation> {
         self.version = c.protocol;
         let v5 = c.protocol.is_v5();
         if c.client_id.is_empty() && (!v5 && !c.clean_start || c.protocol == ProtocolVersion::V3_1)
@@ -130,8 +141,10 @@ impl ServerSession {
             return Err(self.refuse_connect(v, true));
         }
         if let Some(w) = &c.will {
-            let bad_response =
-                w.properties.response_topic().is_some_and(|t| !is_valid_topic_name(&t));
+            let bad_response = w
+                .properties
+                .response_topic()
+                .is_some_and(|t| !is_valid_topic_name(&t));
             if !is_valid_topic_name(&w.topic) || bad_response {
                 let v = ProtocolViolation::new(
                     ReasonCode::TopicNameInvalid,
@@ -152,11 +165,13 @@ impl ServerSession {
         }
         let p = &c.properties;
         if p.receive_maximum() == Some(0) || p.maximum_packet_size() == Some(0) {
-            let v = ProtocolViolation::protocol("MQTT-3.1.2-20", "receive maximum or packet size 0");
+            let v =
+                ProtocolViolation::protocol("MQTT-3.1.2-20", "receive maximum or packet size 0");
             return Err(self.refuse_connect(v, v5));
         }
         if p.authentication_data().is_some() && p.authentication_method().is_none() {
-            let v = ProtocolViolation::protocol("MQTT-3.1.2-20", "authentication data without method");
+            let v =
+                ProtocolViolation::protocol("MQTT-3.1.2-20", "authentication data without method");
             return Err(self.refuse_connect(v, v5));
         }
         self.phase = Phase::Authenticating;
@@ -174,16 +189,33 @@ impl ServerSession {
         if self.phase != Phase::Authenticating {
             return Err(SendError::InvalidState);
         }
-        let Some(c) = self.connect.take() else { return Err(SendError::InvalidState) };
+        let Some(c) = self.connect.take() else {
+            return Err(SendError::InvalidState);
+        };
         let v5 = self.version.is_v5();
         let cfg = self.config.clone();
         let p = &c.properties;
-        self.client_receive_max = if v5 { p.receive_maximum().unwrap_or(u16::MAX) } else { u16::MAX };
-        self.client_max_packet = if v5 { p.maximum_packet_size().unwrap_or(u32::MAX) } else { u32::MAX };
-        let client_alias_max = if v5 { p.topic_alias_maximum().unwrap_or(0) } else { 0 };
+        self.client_receive_max = if v5 {
+            p.receive_maximum().unwrap_or(u16::MAX)
+        } else {
+            u16::MAX
+        };
+        self.client_max_packet = if v5 {
+            p.maximum_packet_size().unwrap_or(u32::MAX)
+        } else {
+            u32::MAX
+        };
+        let client_alias_max = if v5 {
+            p.topic_alias_maximum().unwrap_or(0)
+        } else {
+            0
+        };
         self.out_alias = OutboundAliases::new(cfg.alias_policy, client_alias_max);
         self.in_alias = InboundAliases::new(if v5 { cfg.topic_alias_maximum } else { 0 });
-        self.client_id = params.assigned_client_id.clone().unwrap_or_else(|| c.client_id.clone());
+        self.client_id = params
+            .assigned_client_id
+            .clone()
+            .unwrap_or_else(|| c.client_id.clone());
 
         let mut props = Properties::new();
         let mut keep_alive = c.keep_alive;
@@ -233,12 +265,18 @@ impl ServerSession {
             }
             for (on, prop) in [
                 (cfg.retain_available, Property::RetainAvailable(0)),
-                (cfg.wildcard_subscription_available, Property::WildcardSubscriptionAvailable(0)),
+                (
+                    cfg.wildcard_subscription_available,
+                    Property::WildcardSubscriptionAvailable(0),
+                ),
                 (
                     cfg.subscription_identifiers_available,
                     Property::SubscriptionIdentifierAvailable(0),
                 ),
-                (cfg.shared_subscription_available, Property::SharedSubscriptionAvailable(0)),
+                (
+                    cfg.shared_subscription_available,
+                    Property::SharedSubscriptionAvailable(0),
+                ),
             ] {
                 if !on {
                     props.set(prop);
@@ -294,7 +332,11 @@ impl ServerSession {
         let v5 = self.version.is_v5();
         self.transmits.push_back(Packet::ConnAck(ConnAck {
             session_present: false,
-            reason: if v5 { reason } else { v3_connack_reason(reason) },
+            reason: if v5 {
+                reason
+            } else {
+                v3_connack_reason(reason)
+            },
             properties: if v5 { properties } else { Properties::new() },
         }));
         self.close(CloseReason::Local(reason), true, false);

@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use petrel_codec::{
-    Disconnect, Packet, PacketId, Properties, Publish, PubResp, QoS, ReasonCode, SubAck,
-    Subscribe, UnsubAck, Unsubscribe,
+    Disconnect, Packet, PacketId, Properties, PubResp, Publish, QoS, ReasonCode, SubAck, Subscribe,
+    UnsubAck, Unsubscribe,
 };
 
 use super::{Phase, ServerEvent, ServerSession, SubscribeRequest};
@@ -31,12 +31,16 @@ impl ServerSession {
             Phase::Closed => return Err(SessionError::Closed),
             Phase::AwaitConnect => match p {
                 Packet::Connect(c) => self.on_connect(c),
-                _ => Err(ProtocolViolation::protocol("MQTT-3.1.0-1", "first packet is not CONNECT")),
+                _ => Err(ProtocolViolation::protocol(
+                    "MQTT-3.1.0-1",
+                    "first packet is not CONNECT",
+                )),
             },
             Phase::Authenticating => match p {
-                Packet::Connect(_) => {
-                    Err(ProtocolViolation::protocol("MQTT-3.1.0-2", "second CONNECT"))
-                }
+                Packet::Connect(_) => Err(ProtocolViolation::protocol(
+                    "MQTT-3.1.0-2",
+                    "second CONNECT",
+                )),
                 Packet::Auth(a) if self.auth_method.is_some() => {
                     self.events.push_back(ServerEvent::Auth(a));
                     Ok(())
@@ -63,7 +67,10 @@ impl ServerSession {
     fn on_packet(&mut self, p: Packet) -> Result<(), ProtocolViolation> {
         match p {
             Packet::Connect(_) => {
-                return Err(ProtocolViolation::protocol("MQTT-3.1.0-2", "second CONNECT"))
+                return Err(ProtocolViolation::protocol(
+                    "MQTT-3.1.0-2",
+                    "second CONNECT",
+                ))
             }
             Packet::Publish(p) => return self.on_publish(p),
             Packet::PubAck(r) => {
@@ -80,7 +87,8 @@ impl ServerSession {
             }
             Packet::PubRel(r) => {
                 let comp = self.inn.on_pubrel(r.packet_id);
-                self.transmits.push_back(Packet::PubComp(self.v3_strip(comp)));
+                self.transmits
+                    .push_back(Packet::PubComp(self.v3_strip(comp)));
             }
             Packet::Subscribe(s) => return self.on_subscribe(s),
             Packet::Unsubscribe(u) => self.on_unsubscribe(u),
@@ -96,10 +104,7 @@ impl ServerSession {
                     "AUTH without an authentication method in CONNECT",
                 ))
             }
-            Packet::ConnAck(_)
-            | Packet::SubAck(_)
-            | Packet::UnsubAck(_)
-            | Packet::PingResp => {
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
                 return Err(ProtocolViolation::new(
                     ReasonCode::ProtocolError,
                     None,
@@ -126,7 +131,10 @@ impl ServerSession {
             }
             AckOutcome::Failed(id, reason) => {
                 self.ids.release(id);
-                self.events.push_back(ServerEvent::Failed { packet_id: id, reason });
+                self.events.push_back(ServerEvent::Failed {
+                    packet_id: id,
+                    reason,
+                });
             }
             AckOutcome::SendPubRel(r) => {
                 let r = self.v3_strip(r);
@@ -220,7 +228,12 @@ impl ServerSession {
                 None
             };
             options.qos = options.qos.min(self.config.maximum_qos);
-            requests.push(SubscribeRequest { filter, options, identifier, rejected });
+            requests.push(SubscribeRequest {
+                filter,
+                options,
+                identifier,
+                rejected,
+            });
         }
         self.pending_subs.insert(s.packet_id, requests.clone());
         self.events.push_back(ServerEvent::Subscribe {
@@ -243,18 +256,32 @@ impl ServerSession {
         if self.phase != Phase::Connected {
             return Err(SendError::NotConnected);
         }
-        let requests = self.pending_subs.remove(&packet_id).ok_or(SendError::UnknownPacketId)?;
+        let requests = self
+            .pending_subs
+            .remove(&packet_id)
+            .ok_or(SendError::UnknownPacketId)?;
         let v5 = self.version.is_v5();
         let mut out = Vec::with_capacity(requests.len());
         for (i, req) in requests.into_iter().enumerate() {
-            let given = reasons.get(i).copied().unwrap_or(ReasonCode::UnspecifiedError);
+            let given = reasons
+                .get(i)
+                .copied()
+                .unwrap_or(ReasonCode::UnspecifiedError);
             let mut r = req.rejected.unwrap_or(given);
             match granted_qos(r) {
                 Some(qos) => {
                     let mut options = req.options;
                     options.qos = qos;
-                    let sub = Subscription { filter: req.filter, options, identifier: req.identifier };
-                    match self.subscriptions.iter_mut().find(|s| s.filter == sub.filter) {
+                    let sub = Subscription {
+                        filter: req.filter,
+                        options,
+                        identifier: req.identifier,
+                    };
+                    match self
+                        .subscriptions
+                        .iter_mut()
+                        .find(|s| s.filter == sub.filter)
+                    {
                         Some(existing) => *existing = sub,
                         None => self.subscriptions.push(sub),
                     }
@@ -265,7 +292,11 @@ impl ServerSession {
             out.push(r);
         }
         let properties = if v5 { properties } else { Properties::new() };
-        self.transmits.push_back(Packet::SubAck(SubAck { packet_id, reasons: out, properties }));
+        self.transmits.push_back(Packet::SubAck(SubAck {
+            packet_id,
+            reasons: out,
+            properties,
+        }));
         Ok(())
     }
 
@@ -291,8 +322,10 @@ impl ServerSession {
             properties: Properties::new(),
         }));
         if !removed.is_empty() {
-            self.events
-                .push_back(ServerEvent::Unsubscribe { filters: removed, properties: u.properties });
+            self.events.push_back(ServerEvent::Unsubscribe {
+                filters: removed,
+                properties: u.properties,
+            });
         }
     }
 
@@ -311,7 +344,10 @@ impl ServerSession {
             // MQTT-3.14.4-3: a normal DISCONNECT discards the will.
             self.will = None;
         }
-        let reason = CloseReason::PeerDisconnect { reason: d.reason, properties: d.properties };
+        let reason = CloseReason::PeerDisconnect {
+            reason: d.reason,
+            properties: d.properties,
+        };
         self.close(reason, false, publish_will);
         Ok(())
     }

@@ -322,8 +322,10 @@ impl ServerSession {
     }
 
     fn process_rx(&mut self, now: Instant) -> Result<(), SessionError> {
-        while matches!(self.phase, Phase::AwaitConnect | Phase::Connected | Phase::Authenticating)
-            && self.held.is_none()
+        while matches!(
+            self.phase,
+            Phase::AwaitConnect | Phase::Connected | Phase::Authenticating
+        ) && self.held.is_none()
         {
             let max = self.config.max_packet_size;
             let decoded = if self.phase == Phase::AwaitConnect {
@@ -400,8 +402,15 @@ impl ServerSession {
         if self.phase != Phase::Connected {
             return Err(SendError::NotConnected);
         }
-        let reason = if self.version.is_v5() { reason } else { ReasonCode::Success };
-        let resp = self.inn.ack(ack, reason).ok_or(SendError::UnknownPacketId)?;
+        let reason = if self.version.is_v5() {
+            reason
+        } else {
+            ReasonCode::Success
+        };
+        let resp = self
+            .inn
+            .ack(ack, reason)
+            .ok_or(SendError::UnknownPacketId)?;
         self.transmits.push_back(match ack.qos {
             QoS::ExactlyOnce => Packet::PubRec(resp),
             _ => Packet::PubAck(resp),
@@ -469,7 +478,10 @@ impl ServerSession {
             return;
         }
         if send_disconnect && self.phase == Phase::Connected && self.version.is_v5() {
-            let d = Disconnect { reason: reason.reason_code(), properties: Properties::new() };
+            let d = Disconnect {
+                reason: reason.reason_code(),
+                properties: Properties::new(),
+            };
             self.transmits.push_back(Packet::Disconnect(d));
         }
         if !send_disconnect {
@@ -482,6 +494,9 @@ impl ServerSession {
         self.out.mark_all_unsent();
         self.inn.connection_lost();
         self.pending_subs.clear();
-        self.events.push_back(ServerEvent::Closed { reason, publish_will });
+        self.events.push_back(ServerEvent::Closed {
+            reason,
+            publish_will,
+        });
     }
 }

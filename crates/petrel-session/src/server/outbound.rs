@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use petrel_codec::{Packet, PacketId, Publish, PubResp, QoS};
+use petrel_codec::{Packet, PacketId, PubResp, Publish, QoS};
 
 use super::{Phase, ServerSession};
 use crate::alias::{AliasPlan, OutboundAliases};
@@ -151,7 +151,11 @@ impl ServerSession {
         let v5 = self.version.is_v5();
         let max = usize::try_from(self.client_max_packet).unwrap_or(usize::MAX);
         let base = m.to_publish(id, dup, v5);
-        let plan = if v5 { self.out_alias.plan(&m.topic) } else { AliasPlan::None };
+        let plan = if v5 {
+            self.out_alias.plan(&m.topic)
+        } else {
+            AliasPlan::None
+        };
         let mut p = base.clone();
         OutboundAliases::apply(plan, &mut p);
         let len = |p: &Publish| Packet::Publish(p.clone()).encoded_len(self.version).ok();

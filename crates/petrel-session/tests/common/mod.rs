@@ -6,15 +6,18 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use petrel_codec::{
-    ByteString, Connect, Packet, PacketId, Properties, Property, ProtocolVersion, PubResp,
-    Publish, QoS, ReasonCode, Subscribe, SubscriptionOptions,
+    ByteString, Connect, Packet, PacketId, Properties, Property, ProtocolVersion, PubResp, Publish,
+    QoS, ReasonCode, Subscribe, SubscriptionOptions,
 };
 use petrel_session::{AcceptParams, ServerConfig, ServerEvent, ServerSession};
 
 pub const V5: ProtocolVersion = ProtocolVersion::V5;
 pub const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
-pub const VERSIONS: [ProtocolVersion; 3] =
-    [ProtocolVersion::V3_1, ProtocolVersion::V3_1_1, ProtocolVersion::V5];
+pub const VERSIONS: [ProtocolVersion; 3] = [
+    ProtocolVersion::V3_1,
+    ProtocolVersion::V3_1_1,
+    ProtocolVersion::V5,
+];
 
 pub fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -59,7 +62,13 @@ pub fn subscribe(id: u16, filters: &[(&str, QoS)]) -> Subscribe {
         filters: filters
             .iter()
             .map(|(f, q)| {
-                (ByteString::from(*f), SubscriptionOptions { qos: *q, ..Default::default() })
+                (
+                    ByteString::from(*f),
+                    SubscriptionOptions {
+                        qos: *q,
+                        ..Default::default()
+                    },
+                )
             })
             .collect(),
         properties: Properties::new(),
@@ -102,7 +111,10 @@ pub fn connected(
     let mut c = connect(version, "c1", true, 0);
     c.properties = props;
     feed(&mut s, now, version, Packet::Connect(Box::new(c)));
-    assert!(matches!(events(&mut s).as_slice(), [ServerEvent::Connect(_)]));
+    assert!(matches!(
+        events(&mut s).as_slice(),
+        [ServerEvent::Connect(_)]
+    ));
     s.accept(now, AcceptParams::new()).expect("accept");
     let out = sent(&mut s);
     assert!(
