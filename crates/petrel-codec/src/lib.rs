@@ -5,6 +5,8 @@
 mod decode;
 mod encode;
 mod error;
+#[cfg(feature = "arbitrary")]
+mod fuzzing;
 mod normalize;
 mod packet;
 mod property;

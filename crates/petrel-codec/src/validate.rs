@@ -62,7 +62,12 @@ fn connect(c: &Connect) -> Result<(), DecodeError> {
 
 fn connack(c: &ConnAck, v: ProtocolVersion) -> Result<(), DecodeError> {
     reason(c.reason, v, PacketType::ConnAck)?;
-    if c.session_present && c.reason.is_error() {
+    let seen = if v.is_v5() {
+        c.reason
+    } else {
+        c.reason.as_seen_by_v3(PacketType::ConnAck)
+    };
+    if c.session_present && seen.is_error() {
         return Err(DecodeError::SessionPresentOnFailure);
     }
     props(&c.properties, v, PacketType::ConnAck)
