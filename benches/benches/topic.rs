@@ -256,6 +256,65 @@ fn bench_retained(c: &mut Criterion) {
     group.finish();
 }
 
+/// How the background writer behaves during a concurrent measurement.
+#[derive(Clone, Copy)]
+enum Writer {
+    None,
+    /// About 10k subscribe+unsubscribe pairs per second: a busy broker's SUBSCRIBE rate.
+    Paced,
+    /// Subscribe+unsubscribe in a tight loop: worst case, it also takes a CPU core.
+    FlatOut,
+}
+
+fn spawn_writer(
+    index: &Arc<SharedSubscriptionIndex<u64>>,
+    stop: &Arc<AtomicBool>,
+    mode: Writer,
+) -> Option<std::thread::JoinHandle<u64>> {
+    if matches!(mode, Writer::None) {
+        return None;
+    }
+    let (index, stop) = (index.clone(), stop.clone());
+    Some(std::thread::spawn(move || {
+        // Subscribes and unsubscribes spread over the sites (and so over the shards).
+        let mut i = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let f = TopicFilter::new(format!("site/{}/device/{}/temp", i % 100, i % 1000)).unwrap();
+            index.insert(&f, None, u64::MAX - i, opts());
+            index.remove(&f, None, &(u64::MAX - i));
+            i += 1;
+            if matches!(mode, Writer::Paced) && i.is_multiple_of(10) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        i
+    }))
+}
+
+/// Times single matches and prints latency percentiles: stalls behind a writer show up
+/// in the tail, not in the mean.
+fn print_latency(label: &str, index: &SharedSubscriptionIndex<u64>, topics: &[TopicName]) {
+    let mut out = Matches::new();
+    let params = MatchParams::default();
+    let mut samples: Vec<u32> = (0..200_000usize)
+        .map(|k| {
+            let start = Instant::now();
+            index.matches(&topics[k & 1023], &params, &mut out);
+            black_box(out.len());
+            start.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32
+        })
+        .collect();
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    println!(
+        "latency {label}: p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
+        at(0.5),
+        at(0.99),
+        at(0.999),
+        at(1.0)
+    );
+}
+
 fn bench_concurrent(c: &mut Criterion) {
     let n = 100_000;
     let mut group = c.benchmark_group("topic/concurrent_100k");
@@ -273,39 +332,28 @@ fn bench_concurrent(c: &mut Criterion) {
                 opts(),
             );
         }
-        for churn in [false, true] {
+        for (mode, name) in [
+            (Writer::None, "no_writer"),
+            (Writer::Paced, "paced_writer"),
+            (Writer::FlatOut, "flat_out_writer"),
+        ] {
             let stop = Arc::new(AtomicBool::new(false));
-            let writer = churn.then(|| {
-                let (index, stop) = (index.clone(), stop.clone());
-                std::thread::spawn(move || {
-                    // A subscribe and an unsubscribe per loop, spread over the sites.
-                    let mut i = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        let f =
-                            TopicFilter::new(format!("site/{}/device/{}/temp", i % 100, i % 1000))
-                                .unwrap();
-                        index.insert(&f, None, u64::MAX - i, opts());
-                        index.remove(&f, None, &(u64::MAX - i));
-                        i += 1;
-                    }
-                    i
-                })
-            });
+            let writer = spawn_writer(&index, &stop, mode);
             let mut out = Matches::new();
             let params = MatchParams::default();
             let mut k = 0;
-            let label = if churn { "with_writer" } else { "no_writer" };
-            group.bench_function(BenchmarkId::new(format!("shards_{shards}"), label), |b| {
+            group.bench_function(BenchmarkId::new(format!("shards_{shards}"), name), |b| {
                 b.iter(|| {
                     k = (k + 1) & 1023;
                     index.matches(black_box(&topics[k]), &params, &mut out);
                     black_box(out.len())
                 })
             });
+            print_latency(&format!("shards={shards} {name}"), &index, &topics);
             stop.store(true, Ordering::Relaxed);
             if let Some(w) = writer {
                 let churned = w.join().unwrap();
-                println!("concurrent: shards={shards}: writer did {churned} subscribe+unsubscribe pairs meanwhile");
+                println!("concurrent: shards={shards} {name}: {churned} subscribe+unsubscribe pairs meanwhile");
             }
         }
     }
