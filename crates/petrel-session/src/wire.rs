@@ -69,6 +69,23 @@ pub(crate) fn fit(packet: Packet, version: ProtocolVersion, max: u32) -> Option<
     (p.encoded_len(version).ok()? <= max).then_some(p)
 }
 
+/// The client asked for no problem information (Request Problem Information 0): no Reason
+/// String or User Property in packets other than PUBLISH, CONNACK and DISCONNECT
+/// (MQTT-3.1.2-29).
+pub(crate) fn strip_problem_info(p: &mut Packet) {
+    let props = match p {
+        Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
+            &mut r.properties
+        }
+        Packet::SubAck(s) => &mut s.properties,
+        Packet::UnsubAck(u) => &mut u.properties,
+        Packet::Auth(a) => &mut a.properties,
+        _ => return,
+    };
+    props.remove(petrel_codec::PropertyId::ReasonString);
+    props.remove(petrel_codec::PropertyId::UserProperty);
+}
+
 /// Encodes packets pulled from `next` into `buf`; returns how many were written.
 pub(crate) fn encode_all(
     version: ProtocolVersion,

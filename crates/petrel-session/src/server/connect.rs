@@ -205,6 +205,7 @@ impl ServerSession {
         } else {
             u32::MAX
         };
+        self.problem_info = !v5 || p.request_problem_information() != Some(0);
         let client_alias_max = if v5 {
             p.topic_alias_maximum().unwrap_or(0)
         } else {

@@ -67,6 +67,10 @@ pub struct ServerConfig {
     pub queue: QueueLimits,
     /// Most SUBSCRIBE/UNSUBSCRIBE packets awaiting the broker's answer at once.
     pub max_pending_subscribes: usize,
+    /// Most control packets (acks, PINGRESP, ...) waiting to be written. Above it
+    /// [`ServerSession::wants_input`] turns false; at twice it the connection is closed
+    /// (QuotaExceeded): a peer that sends without reading cannot grow memory.
+    pub max_pending_transmits: usize,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +91,7 @@ impl Default for ServerConfig {
             alias_policy: AliasPolicy::LeastRecentlyUsed,
             queue: QueueLimits::default(),
             max_pending_subscribes: 64,
+            max_pending_transmits: 1024,
         }
     }
 }
@@ -198,6 +203,7 @@ pub struct ServerSession {
     keep_alive: u16,
     client_receive_max: u16,
     client_max_packet: u32,
+    problem_info: bool,
     ids: IdAllocator,
     out: OutFlight,
     inn: InFlightIn,
@@ -230,6 +236,7 @@ impl ServerSession {
             keep_alive: 0,
             client_receive_max: u16::MAX,
             client_max_packet: u32::MAX,
+            problem_info: true,
             ids: IdAllocator::new(1),
             out: OutFlight::default(),
             inn: InFlightIn::default(),
@@ -269,7 +276,25 @@ impl ServerSession {
     /// False while the session holds unprocessed input (waiting for `accept`) or is closed:
     /// the driver should stop reading until it turns true.
     pub fn wants_input(&self) -> bool {
-        matches!(self.phase, Phase::AwaitConnect | Phase::Connected) && self.held.is_none()
+        matches!(self.phase, Phase::AwaitConnect | Phase::Connected)
+            && self.held.is_none()
+            && self.transmits.len() < self.config.max_pending_transmits
+    }
+
+    /// The keep-alive in effect (seconds; after a Server Keep Alive cap).
+    pub fn keep_alive(&self) -> u16 {
+        self.keep_alive
+    }
+
+    /// The will from CONNECT (not yet cancelled by a normal DISCONNECT) and its Will Delay
+    /// Interval in seconds.
+    pub fn will(&self) -> Option<(&Will, u32)> {
+        self.will.as_ref().map(|w| (w, self.will_delay))
+    }
+
+    /// The Session Expiry Interval in effect (seconds; updated by DISCONNECT).
+    pub fn session_expiry_interval(&self) -> u32 {
+        self.session_expiry
     }
 
     /// Drop counters.
@@ -349,6 +374,14 @@ impl ServerSession {
                 Ok(Some(p)) => self.dispatch(now, p)?,
                 Ok(None) => break,
                 Err(v) => return Err(self.violation(v).into()),
+            }
+            if self.transmits.len() >= self.config.max_pending_transmits.saturating_mul(2) {
+                let v = ProtocolViolation::new(
+                    ReasonCode::QuotaExceeded,
+                    None,
+                    "peer sends without reading its answers",
+                );
+                return Err(self.violation(v).into());
             }
         }
         // Input that cannot be processed yet stays buffered, within a bound.

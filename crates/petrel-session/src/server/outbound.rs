@@ -69,9 +69,12 @@ impl ServerSession {
     /// then queued messages as the window allows.
     pub fn poll_transmit(&mut self) -> Option<Packet> {
         loop {
-            if let Some(p) = self.transmits.pop_front() {
+            if let Some(mut p) = self.transmits.pop_front() {
                 if !self.version.is_v5() {
                     return Some(p);
+                }
+                if !self.problem_info {
+                    crate::wire::strip_problem_info(&mut p);
                 }
                 match crate::wire::fit(p, self.version, self.client_max_packet) {
                     Some(p) => return Some(p),
