@@ -30,17 +30,20 @@
 //! (`a/%u/b` denies `a/#`), so such names can only lose access. Patterns using `%u` do
 //! not apply to anonymous clients.
 //!
-//! Subscriptions ([`Access::Subscribe`]): the filter is allowed if a `read`/`readwrite`
-//! rule's filter covers it (every topic the subscription could match is matched by the
-//! rule) and no `deny` rule covers it. A subscription that merely overlaps a `deny` rule
-//! (`#` against `deny secret/#`) is accepted; the messages under the denied part are
-//! then withheld at delivery, which the broker checks with [`Access::Read`] on each
-//! topic name. A `$share/<group>/` prefix is removed before checking.
+//! Subscriptions ([`Access::Subscribe`]): Mosquitto 2.0 accepts every SUBSCRIBE and only
+//! filters at delivery. Petrel checks at SUBSCRIBE too, without losing any message
+//! Mosquitto would deliver: a filter is refused only if it can never receive anything,
+//! that is if no `read`/`readwrite` rule's filter overlaps it (no topic matches both) or
+//! a `deny` rule covers it entirely. So `#` is accepted for a user who may read
+//! `alice/#`, and the broker then delivers only what [`Access::Read`] allows for each
+//! topic name, exactly like Mosquitto. With [`AclOptions::strict_subscribe`] a filter is
+//! accepted only if a single granting rule covers it (every topic it could match is
+//! readable). A `$share/<group>/` prefix is removed before checking.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::filter::{covers, matches, valid_filter};
+use crate::filter::{covers, matches, overlaps, valid_filter};
 
 /// The kind of access being checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,12 +104,21 @@ pub struct AclOptions {
     /// Apply `topic` lines that precede any `user` line to every client, not only to
     /// anonymous ones. Off by default (Mosquitto's behaviour).
     pub general_rules_apply_to_all: bool,
+    /// Accept a SUBSCRIBE only if one granting rule covers the whole filter, instead of
+    /// accepting every filter that could receive something. Off by default.
+    pub strict_subscribe: bool,
 }
 
 impl AclOptions {
     /// Sets [`AclOptions::general_rules_apply_to_all`].
     pub fn general_rules_apply_to_all(mut self, on: bool) -> Self {
         self.general_rules_apply_to_all = on;
+        self
+    }
+
+    /// Sets [`AclOptions::strict_subscribe`].
+    pub fn strict_subscribe(mut self, on: bool) -> Self {
+        self.strict_subscribe = on;
         self
     }
 }
@@ -313,8 +325,11 @@ impl Acl {
                 topic
             }
         };
-        let applies = |filter: &str| match access {
-            Access::Subscribe => covers(filter, topic),
+        let strict = self.options.strict_subscribe;
+        // Does a rule with this filter take part in the decision?
+        let applies = |filter: &str, perm: Perm| match access {
+            Access::Subscribe if perm == Perm::Deny || strict => covers(filter, topic),
+            Access::Subscribe => overlaps(filter, topic),
             Access::Read | Access::Write => matches(filter, topic),
         };
 
@@ -339,10 +354,10 @@ impl Acl {
                 .map(|r| (r.filter.as_str(), r.perm))
                 .chain(patterns.iter().map(|(f, p)| (f.as_str(), *p)))
         };
-        if all().any(|(f, p)| p == Perm::Deny && applies(f)) {
+        if all().any(|(f, p)| p == Perm::Deny && applies(f, p)) {
             return false;
         }
-        all().any(|(f, p)| p.grants(access) && applies(f))
+        all().any(|(f, p)| p.grants(access) && applies(f, p))
     }
 
     /// The filter a pattern stands for with this client, or `None` if it does not apply.

@@ -182,8 +182,25 @@ fn hash_rule_does_not_grant_dollar_topics_mqtt_4_7_2_1() {
 }
 
 #[test]
-fn subscribe_checks_coverage_and_strips_share() {
-    let a = Acl::parse("topic read sensors/+/temp\n").unwrap();
+fn subscribe_refuses_filters_that_can_receive_nothing() {
+    let a = Acl::parse("topic read sensors/+/temp\ntopic deny sensors/secret/#\n").unwrap();
+    assert!(a.check("c", None, "sensors/+/temp", Access::Subscribe));
+    assert!(a.check("c", None, "sensors/k/temp", Access::Subscribe));
+    assert!(a.check("c", None, "$share/g/sensors/+/temp", Access::Subscribe));
+    // Overlapping filters are accepted; deliveries are then checked per topic.
+    assert!(a.check("c", None, "sensors/#", Access::Subscribe));
+    assert!(a.check("c", None, "#", Access::Subscribe));
+    assert!(!a.check("c", None, "sensors/k/humidity", Access::Read));
+    assert!(!a.check("c", None, "sensors/k/humidity", Access::Subscribe));
+    assert!(!a.check("c", None, "other/#", Access::Subscribe));
+    assert!(!a.check("c", None, "sensors/secret/#", Access::Subscribe));
+    assert!(!a.check("c", None, "$SYS/#", Access::Subscribe));
+}
+
+#[test]
+fn strict_subscribe_needs_coverage() {
+    let text = "topic read sensors/+/temp\n";
+    let a = Acl::parse_with_options(text, AclOptions::default().strict_subscribe(true)).unwrap();
     assert!(a.check("c", None, "sensors/+/temp", Access::Subscribe));
     assert!(a.check("c", None, "sensors/k/temp", Access::Subscribe));
     assert!(a.check("c", None, "$share/g/sensors/+/temp", Access::Subscribe));

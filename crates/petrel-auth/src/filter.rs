@@ -43,6 +43,29 @@ pub fn covers(outer: &str, inner: &str) -> bool {
     }
 }
 
+/// Whether some topic name is matched by both filters (both valid).
+pub fn overlaps(a: &str, b: &str) -> bool {
+    // A leading wildcard never matches a `$` topic, so it cannot meet a filter whose
+    // first level is a literal starting with `$`.
+    let wild = |f: &str| f.starts_with('+') || f.starts_with('#');
+    if (a.starts_with('$') && wild(b)) || (b.starts_with('$') && wild(a)) {
+        return false;
+    }
+    let mut x = a.split('/');
+    let mut y = b.split('/');
+    loop {
+        match (x.next(), y.next()) {
+            (Some("#"), _) | (_, Some("#")) => return true,
+            (None, None) => return true,
+            (Some("+"), Some(_)) | (Some(_), Some("+")) => {}
+            (Some(l), Some(r)) if l == r => {}
+            // Different literals, or one filter ended while the other goes on with
+            // something other than `#` (`a` and `a/#` meet at `a`, handled above).
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +138,32 @@ mod tests {
                 }
                 v.join("/")
             })
+    }
+
+    #[test]
+    fn overlap() {
+        assert!(overlaps("#", "a/b"));
+        assert!(overlaps("a/#", "a"));
+        assert!(overlaps("a", "a/#"));
+        assert!(overlaps("+/b", "a/+"));
+        assert!(overlaps("a/+/c", "a/b/#"));
+        assert!(!overlaps("a/+", "b/+"));
+        assert!(!overlaps("a/+", "a"));
+        assert!(!overlaps("a/b/c", "a/b"));
+        assert!(!overlaps("#", "$SYS/#"));
+        assert!(!overlaps("+/x", "$SYS/x"));
+        assert!(overlaps("$SYS/#", "$SYS/+"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// A topic matched by both filters means they overlap.
+        #[test]
+        fn overlaps_is_complete(a in filter(), b in filter(), t in topic()) {
+            if matches(&a, &t) && matches(&b, &t) {
+                prop_assert!(overlaps(&a, &b), "{a} and {b} both match {t}");
+            }
+        }
     }
 
     proptest! {

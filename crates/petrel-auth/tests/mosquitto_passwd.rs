@@ -4,10 +4,12 @@
 //! Needs `mosquitto_passwd`, `mosquitto` and `mosquitto_pub` (Debian package `mosquitto`
 //! and `mosquitto-clients`, installed by `.ci/run`).
 
-use std::net::TcpListener;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+
+use common::{tmpdir, tool, Broker};
 
 use petrel_auth::{
     passwd, HashOptions, HashScheme, PasswdAction, PasswdRequest, PasswordFile, PasswordHash,
@@ -17,23 +19,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("petrel-auth-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn tool(name: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!("{name} not found: install the Debian packages mosquitto and mosquitto-clients");
 }
 
 fn mosquitto_passwd(args: &[&str]) {
@@ -175,28 +160,6 @@ fn argon2id_written_here_round_trips() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-struct Broker(Child);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn current_user() -> String {
-    let out = Command::new("id").arg("-un").output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn pub_ok(port: u16, user: &str, password: &str) -> bool {
     Command::new(tool("mosquitto_pub"))
         .args([
@@ -234,37 +197,18 @@ fn mosquitto_broker_accepts_our_file() {
         PasswdAction::Set(b"builder"),
     ))
     .unwrap();
-    let port = free_port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        // Run as root (CI), mosquitto would otherwise switch to the `mosquitto` user, which
-        // cannot read the owner-only file.
-        format!(
-            "user {}\nlistener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
-            current_user(),
+    let broker = Broker::start(
+        &dir,
+        &format!(
+            "allow_anonymous false\npassword_file {}\n",
             pwfile.display()
         ),
-    )
-    .unwrap();
-    let _broker = Broker(
-        Command::new(tool("mosquitto"))
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let port = broker.port;
     assert!(pub_ok(port, "alice", "wonderland"));
     assert!(pub_ok(port, "bob", "builder"));
     assert!(!pub_ok(port, "alice", "builder"));
     assert!(!pub_ok(port, "carol", "wonderland"));
-    drop(_broker);
+    drop(broker);
     std::fs::remove_dir_all(dir).unwrap();
 }
