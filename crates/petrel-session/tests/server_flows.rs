@@ -269,3 +269,25 @@ fn chunked_input_byte_by_byte_is_equivalent() {
         [ServerEvent::Connect(_)]
     ));
 }
+
+#[test]
+fn response_topic_wildcard_and_subscription_id_refused_mqtt_3_3_2_14_and_3_3_4_6() {
+    let now = Instant::now();
+    let mut s = connected(now, V5, ServerConfig::default(), Properties::new());
+    let mut p = publish("a", QoS::AtMostOnce, None, b"");
+    p.properties.set(Property::ResponseTopic("reply/#".into()));
+    assert!(s.handle_packet(now, Packet::Publish(p)).is_err());
+    assert_eq!(
+        disconnect_reason(&sent(&mut s)),
+        Some(ReasonCode::TopicNameInvalid)
+    );
+
+    let mut s = connected(now, V5, ServerConfig::default(), Properties::new());
+    let mut p = publish("a", QoS::AtMostOnce, None, b"");
+    p.properties.set(Property::SubscriptionIdentifier(4));
+    assert!(s.handle_packet(now, Packet::Publish(p)).is_err());
+    assert_eq!(
+        disconnect_reason(&sent(&mut s)),
+        Some(ReasonCode::ProtocolError)
+    );
+}

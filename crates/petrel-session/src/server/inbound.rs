@@ -155,6 +155,22 @@ impl ServerSession {
                 "invalid topic name in PUBLISH",
             ));
         }
+        if p.properties
+            .response_topic()
+            .is_some_and(|t| !is_valid_topic_name(&t))
+        {
+            return Err(ProtocolViolation::new(
+                ReasonCode::TopicNameInvalid,
+                Some("MQTT-3.3.2-14"),
+                "invalid response topic",
+            ));
+        }
+        if p.properties.subscription_identifiers().next().is_some() {
+            return Err(ProtocolViolation::protocol(
+                "MQTT-3.3.4-6",
+                "subscription identifier in a PUBLISH from a client",
+            ));
+        }
         if p.qos > self.config.maximum_qos {
             return Err(ProtocolViolation::new(
                 ReasonCode::QoSNotSupported,
