@@ -119,6 +119,17 @@ impl<K> Matches<K> {
         self.direct.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         Deliveries { rest: &self.direct }
     }
+
+    /// Like [`Matches::deliveries`] for keys that are not `Ord` (an `Arc` of a session, say):
+    /// entries are sorted by `sort_key`, which must give equal values exactly for equal keys
+    /// (e.g. `|s| Arc::as_ptr(s) as usize`, or the client id).
+    pub fn deliveries_by_key<T: Ord>(
+        &mut self,
+        mut sort_key: impl FnMut(&K) -> T,
+    ) -> Deliveries<'_, K> {
+        self.direct.sort_unstable_by_key(|m| sort_key(&m.key));
+        Deliveries { rest: &self.direct }
+    }
 }
 
 /// Iterator over [`Delivery`] values, from [`Matches::deliveries`].

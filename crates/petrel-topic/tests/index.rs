@@ -244,3 +244,23 @@ fn concurrent_index_matches_from_many_threads_while_writing() {
     index.matches(&t("$SYS/x/t"), &MatchParams::default(), &mut out);
     assert!(out.is_empty());
 }
+
+#[test]
+fn deliveries_by_key_for_keys_without_ord_mqtt_3_3_4_2() {
+    use std::sync::Arc;
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct Session(&'static str);
+    let (a, b) = (Arc::new(Session("a")), Arc::new(Session("b")));
+    let mut index = SubscriptionIndex::new();
+    index.insert(&f("x/#"), None, a.clone(), opts(0, 1));
+    index.insert(&f("x/y"), None, b.clone(), opts(1, 2));
+    index.insert(&f("x/+"), None, a.clone(), opts(2, 3));
+    let mut out = Matches::new();
+    index.matches(&t("x/y"), &MatchParams::default(), &mut out);
+    let mut got: Vec<(&'static str, u8, usize)> = out
+        .deliveries_by_key(|s| s.0)
+        .map(|d| (d.key().0, d.qos(), d.identifiers().count()))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, vec![("a", 2, 2), ("b", 1, 1)]);
+}
