@@ -94,6 +94,28 @@ pub enum HashScheme {
     Argon2id,
 }
 
+impl HashScheme {
+    /// Parses the names `mosquitto_passwd -H` takes: `sha512-pbkdf2`, `sha512` and
+    /// (Mosquitto 2.1) `argon2id`.
+    pub fn from_mosquitto_name(name: &str) -> Option<Self> {
+        match name {
+            "sha512-pbkdf2" => Some(HashScheme::Pbkdf2Sha512),
+            "sha512" => Some(HashScheme::Sha512),
+            "argon2id" => Some(HashScheme::Argon2id),
+            _ => None,
+        }
+    }
+
+    /// The name `mosquitto_passwd -H` uses for this scheme.
+    pub fn mosquitto_name(self) -> &'static str {
+        match self {
+            HashScheme::Pbkdf2Sha512 => "sha512-pbkdf2",
+            HashScheme::Sha512 => "sha512",
+            HashScheme::Argon2id => "argon2id",
+        }
+    }
+}
+
 /// Parameters for creating new hashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -662,6 +684,18 @@ mod tests {
         );
         assert!(!d.verify(b"pw"));
         assert!(!PasswordHash::dummy().verify(b""));
+    }
+
+    #[test]
+    fn mosquitto_scheme_names() {
+        for s in [
+            HashScheme::Pbkdf2Sha512,
+            HashScheme::Sha512,
+            HashScheme::Argon2id,
+        ] {
+            assert_eq!(HashScheme::from_mosquitto_name(s.mosquitto_name()), Some(s));
+        }
+        assert_eq!(HashScheme::from_mosquitto_name("md5"), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acl;
+mod enhanced;
 mod filter;
 pub mod hash;
 pub mod passwd;
@@ -11,6 +12,7 @@ pub mod scram;
 mod traits;
 
 pub use acl::{Access, Acl, AclError, AclOptions};
+pub use enhanced::{EnhancedAuthExchange, EnhancedAuthenticator, EnhancedStep, ScramAuthenticator};
 pub use hash::{HashOptions, HashScheme, PasswordHash};
 pub use passwd::{passwd, PasswdAction, PasswdError, PasswdOutcome, PasswdRequest};
 pub use password_file::{PasswordFile, PasswordFileError};
