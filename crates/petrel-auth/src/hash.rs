@@ -82,7 +82,7 @@ fn malformed(scheme: &'static str, reason: &'static str) -> HashError {
 }
 
 /// Which algorithm to use when creating a new hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum HashScheme {
     /// `$7$`: PBKDF2-HMAC-SHA512 (Mosquitto's default).

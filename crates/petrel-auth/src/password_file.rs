@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::hash::{HashError, PasswordHash};
+use crate::hash::{HashError, HashScheme, PasswordHash};
 
 /// Why a password file could not be loaded or edited.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +121,31 @@ fn user_lines(text: &str) -> Result<Vec<ParsedLine<'_>>, PasswordFileError> {
     Ok(out)
 }
 
+/// What makes two hashes cost the same to verify.
+type CostKey = (HashScheme, u32, u32, u32, usize);
+
+fn cost_key(h: &PasswordHash) -> CostKey {
+    match h {
+        PasswordHash::Sha512 { salt, .. } => (HashScheme::Sha512, 0, 0, 0, salt.len()),
+        PasswordHash::Pbkdf2Sha512 {
+            iterations, salt, ..
+        } => (HashScheme::Pbkdf2Sha512, *iterations, 0, 0, salt.len()),
+        PasswordHash::Argon2id {
+            memory_kib,
+            time_cost,
+            parallelism,
+            hash,
+            ..
+        } => (
+            HashScheme::Argon2id,
+            *memory_kib,
+            *time_cost,
+            *parallelism,
+            hash.len(),
+        ),
+    }
+}
+
 /// A loaded password file.
 #[derive(Debug, Clone)]
 pub struct PasswordFile {
@@ -134,7 +159,8 @@ impl PasswordFile {
     /// Parses the text of a password file.
     pub fn parse(text: &str) -> Result<Self, PasswordFileError> {
         let mut users: HashMap<String, (usize, PasswordHash)> = HashMap::new();
-        let mut first: Option<PasswordHash> = None;
+        // How many entries share each cost; the dummy copies the most common one.
+        let mut costs: HashMap<CostKey, (usize, usize)> = HashMap::new();
         for l in user_lines(text)? {
             let err = |reason| PasswordFileError::Line {
                 line: l.line_no,
@@ -147,17 +173,20 @@ impl PasswordFile {
                     first_line: *first_line,
                 }));
             }
-            if first.is_none() {
-                first = Some(hash.clone());
-            }
+            let seen = costs.entry(cost_key(&hash)).or_insert((0, l.line_no));
+            seen.0 += 1;
             users.insert(l.user.to_owned(), (l.line_no, hash));
         }
-        // The dummy copies the cost of the first entry (the usual case is one scheme per
-        // file); an empty file gets Mosquitto's default cost.
-        let dummy = match &first {
-            Some(h) => h.dummy_like(),
-            None => PasswordHash::dummy(),
-        };
+        // The dummy has the cost most users have (ties: the earliest line), so an unknown
+        // user costs what a typical known one does; an empty file gets the default cost.
+        let typical = costs
+            .values()
+            .max_by_key(|(count, line)| (*count, std::cmp::Reverse(*line)))
+            .map(|(_, line)| *line);
+        let dummy = users
+            .values()
+            .find(|(line, _)| Some(*line) == typical)
+            .map_or_else(PasswordHash::dummy, |(_, h)| h.dummy_like());
         Ok(PasswordFile {
             users: users.into_iter().map(|(u, (_, h))| (u, h)).collect(),
             dummy,
@@ -265,7 +294,7 @@ pub fn remove_user_from_text(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::{HashOptions, HashScheme};
+    use crate::hash::HashOptions;
 
     fn fast() -> HashOptions {
         HashOptions::default().with_iterations(10)
@@ -301,6 +330,17 @@ mod tests {
         }
         let err = PasswordFile::parse("x").unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
+    }
+
+    /// CHECKLIST 20: the dummy hash for unknown users has the cost most users have.
+    #[test]
+    fn dummy_has_the_most_common_cost() {
+        let cheap = PasswordHash::create(b"x", &fast().with_scheme(HashScheme::Sha512));
+        let a = PasswordHash::create(b"x", &fast().with_iterations(77));
+        let b = PasswordHash::create(b"y", &fast().with_iterations(77));
+        let f = PasswordFile::parse(&format!("c:{cheap}\na:{a}\nb:{b}\n")).unwrap();
+        assert_eq!(cost_key(&f.dummy), cost_key(&a));
+        assert!(!f.verify("nobody", b"x"));
     }
 
     #[test]
