@@ -292,3 +292,18 @@ async fn will_delay_cancelled_by_reconnect_mqtt_3_1_3_9() {
     assert!(got.is_none(), "will delay not honoured: {got:?}");
     assert_eq!(w.next_publish().await.unwrap().topic, "will/delayed");
 }
+
+/// Takeover with Clean Start = 1: the old connection still gets 0x8E (MQTT-3.1.4-3) and the
+/// old session is discarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takeover_with_clean_start_sends_0x8e() {
+    let broker = start().await;
+    let addr = broker.local_addr();
+    let mut old = Raw::connect(addr, V5, "twin").await;
+    let (_new, ack) = Raw::connect_with(addr, connect_packet(V5, "twin")).await;
+    assert!(!ack.session_present);
+    assert_eq!(
+        old.expect_closed().await,
+        Some(ReasonCode::SessionTakenOver)
+    );
+}

@@ -2,8 +2,8 @@
 
 use bytestring::ByteString;
 use petrel_codec::{
-    Packet, Properties, PubResp, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
-    UnsubAck, Unsubscribe,
+    Packet, Properties, Property, PubResp, Publish, QoS, ReasonCode, RetainHandling, SubAck,
+    Subscribe, UnsubAck, Unsubscribe,
 };
 use petrel_store::{Batch, Op, StoredSubscription};
 use tokio::time::Instant;
@@ -152,9 +152,20 @@ impl Conn {
         if !self.version.is_v5() {
             reason = ReasonCode::Success;
         }
+        let properties = if reason.is_error() && self.version.is_v5() {
+            let text = if reason == ReasonCode::NotAuthorized {
+                "$SYS is read-only"
+            } else {
+                "not stored"
+            };
+            Properties::new().with(Property::ReasonString(text.into()))
+        } else {
+            Properties::new()
+        };
         match (p.qos, p.packet_id) {
             (QoS::AtLeastOnce, Some(pid)) => self.send(Packet::PubAck(PubResp {
                 reason,
+                properties,
                 ..PubResp::new(pid)
             })),
             (QoS::ExactlyOnce, Some(pid)) => {
@@ -163,6 +174,7 @@ impl Conn {
                 }
                 self.send(Packet::PubRec(PubResp {
                     reason,
+                    properties,
                     ..PubResp::new(pid)
                 }));
             }

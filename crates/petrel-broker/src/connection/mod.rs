@@ -215,10 +215,8 @@ impl Conn {
         let close = self.close.unwrap_or(Close::Network);
         if let Close::Server(reason) = close {
             if self.version.is_v5() {
-                let mut properties = Properties::new();
-                if reason == ReasonCode::ServerShuttingDown {
-                    properties.set(Property::ReasonString("server shutting down".into()));
-                }
+                let properties =
+                    Properties::new().with(Property::ReasonString(reason_text(reason).into()));
                 self.send(Packet::Disconnect(Disconnect { reason, properties }));
             }
         }
@@ -239,5 +237,22 @@ impl Conn {
                 self.core.schedule_will(&self.client_id, msg, delay);
             }
         }
+    }
+}
+
+/// The reason string sent with a server-side DISCONNECT. (Always sending one also keeps
+/// the property length on the wire, which some clients require.)
+fn reason_text(reason: ReasonCode) -> &'static str {
+    match reason {
+        ReasonCode::ServerShuttingDown => "server shutting down",
+        ReasonCode::SessionTakenOver => "session taken over by another connection",
+        ReasonCode::KeepAliveTimeout => "keep alive timeout",
+        ReasonCode::QuotaExceeded => "quota exceeded",
+        ReasonCode::PacketTooLarge => "packet too large",
+        ReasonCode::TopicNameInvalid => "topic name invalid",
+        ReasonCode::TopicAliasInvalid => "topic alias invalid",
+        ReasonCode::ReceiveMaximumExceeded => "receive maximum exceeded",
+        ReasonCode::MalformedPacket => "malformed packet",
+        _ => "protocol error",
     }
 }
