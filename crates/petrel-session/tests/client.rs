@@ -538,3 +538,19 @@ fn disconnect_sends_reason_and_keeps_session() {
     assert_eq!(c.in_flight(), 1);
     assert_eq!(c.state().outgoing.len(), 1);
 }
+
+#[test]
+fn reconnect_is_connection_lost_then_connect() {
+    let now = Instant::now();
+    let mut c = client(now, V311, Properties::new());
+    c.publish(now, Message::new("t", "1", QoS::AtLeastOnce))
+        .expect("ok");
+    out(&mut c);
+    c.reconnect(now).expect("reconnect");
+    assert!(matches!(
+        evs(&mut c).as_slice(),
+        [ClientEvent::Closed(CloseReason::ConnectionLost)]
+    ));
+    assert!(matches!(out(&mut c).as_slice(), [Packet::Connect(c)] if !c.clean_start));
+    assert_eq!(c.in_flight(), 1);
+}

@@ -145,6 +145,13 @@ impl ClientSession {
         }
     }
 
+    /// [`Self::connection_lost`] then [`Self::connect`]: for a driver that has just opened a
+    /// new transport after the old one broke.
+    pub fn reconnect(&mut self, now: Instant) -> Result<(), SendError> {
+        self.connection_lost(now);
+        self.connect(now)
+    }
+
     /// Sends DISCONNECT with `reason` (MQTT 5; `DisconnectWithWillMessage` asks for the
     /// will) and ends the connection. The session is kept.
     pub fn disconnect(&mut self, now: Instant, reason: ReasonCode, properties: Properties) {
