@@ -211,3 +211,91 @@ fn strict_subscribe_needs_coverage() {
     // A wildcard in a topic name for publish/delivery is never allowed.
     assert!(!a.check("c", None, "sensors/+/temp", Access::Read));
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn level() -> impl Strategy<Value = &'static str> {
+        prop_oneof![Just("a"), Just("b"), Just("+"), Just("%c"), Just("%u")]
+    }
+
+    fn rule_filter() -> impl Strategy<Value = String> {
+        (proptest::collection::vec(level(), 1..4), any::<bool>()).prop_map(|(levels, hash)| {
+            let mut f = levels.join("/");
+            if hash {
+                f.push_str("/#");
+            }
+            f
+        })
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        let perm = prop_oneof![Just("read"), Just("write"), Just("readwrite"), Just("deny")];
+        let kind = prop_oneof![Just("topic"), Just("pattern"), Just("user")];
+        (
+            kind,
+            perm,
+            rule_filter(),
+            prop_oneof![Just("u"), Just("x+y"), Just("p/q")],
+        )
+            .prop_map(|(kind, perm, filter, user)| match kind {
+                "user" => format!("user {user}"),
+                k => format!("{k} {perm} {filter}"),
+            })
+    }
+
+    fn topic() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just("a"),
+                Just("b"),
+                Just("+"),
+                Just("#"),
+                Just("p"),
+                Just("q")
+            ],
+            1..5,
+        )
+        .prop_map(|l| l.join("/"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// CHECKLIST 19: a client id or user name containing `+`, `#` or `/` never gets
+        /// more access than a harmless name that appears in no topic.
+        #[test]
+        fn unsafe_names_never_widen_access(
+            lines in proptest::collection::vec(line(), 0..8),
+            t in topic(),
+            bad_id in prop_oneof![Just("+"), Just("#"), Just("p/q"), Just("")],
+            bad_user in prop_oneof![Just("+"), Just("#"), Just("p/q")],
+        ) {
+            let acl = Acl::parse(&lines.join("\n")).unwrap();
+            for access in [Access::Read, Access::Write, Access::Subscribe] {
+                if acl.check(bad_id, Some("u"), &t, access) {
+                    prop_assert!(acl.check("zz", Some("u"), &t, access), "id {bad_id:?} {access:?} {t}");
+                }
+                if acl.check("c", Some(bad_user), &t, access) {
+                    // The harmless name gets the unsafe name's own `user` rules too.
+                    let same_user_rules = lines.iter().all(|l| !l.starts_with("user"));
+                    if same_user_rules {
+                        prop_assert!(acl.check("c", Some("zz"), &t, access), "user {bad_user:?} {access:?} {t}");
+                    }
+                }
+            }
+        }
+
+        /// A topic name with a wildcard is never readable or writable, and no file makes
+        /// check panic.
+        #[test]
+        fn wildcard_topic_names_are_refused(lines in proptest::collection::vec(line(), 0..8), t in topic()) {
+            let acl = Acl::parse(&lines.join("\n")).unwrap();
+            if t.contains(['+', '#']) {
+                prop_assert!(!acl.check("c", Some("u"), &t, Access::Read));
+                prop_assert!(!acl.check("c", Some("u"), &t, Access::Write));
+            }
+        }
+    }
+}
