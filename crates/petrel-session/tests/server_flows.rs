@@ -291,3 +291,23 @@ fn response_topic_wildcard_and_subscription_id_refused_mqtt_3_3_2_14_and_3_3_4_6
         Some(ReasonCode::ProtocolError)
     );
 }
+
+#[test]
+fn subscribe_and_unsubscribe_need_filters_mqtt_3_8_3_2_and_3_10_3_2() {
+    for v in VERSIONS {
+        let now = Instant::now();
+        let mut s = connected(now, v, ServerConfig::default(), Properties::new());
+        assert!(s
+            .handle_packet(now, Packet::Subscribe(subscribe(1, &[])))
+            .is_err());
+        assert!(s.is_closed());
+        let mut s = connected(now, v, ServerConfig::default(), Properties::new());
+        let u = petrel_codec::Unsubscribe {
+            packet_id: pid(1),
+            filters: vec![],
+            properties: Properties::new(),
+        };
+        assert!(s.handle_packet(now, Packet::Unsubscribe(u)).is_err());
+        assert!(s.is_closed());
+    }
+}

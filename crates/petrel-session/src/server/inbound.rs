@@ -91,6 +91,12 @@ impl ServerSession {
                     .push_back(Packet::PubComp(self.v3_strip(comp)));
             }
             Packet::Subscribe(s) => return self.on_subscribe(s),
+            Packet::Unsubscribe(u) if u.filters.is_empty() => {
+                return Err(ProtocolViolation::protocol(
+                    "MQTT-3.10.3-2",
+                    "UNSUBSCRIBE without filters",
+                ))
+            }
             Packet::Unsubscribe(u) => self.on_unsubscribe(u),
             Packet::PingReq => self.transmits.push_back(Packet::PingResp),
             Packet::Disconnect(d) => return self.on_disconnect(d),
@@ -209,6 +215,12 @@ impl ServerSession {
     }
 
     fn on_subscribe(&mut self, s: Subscribe) -> Result<(), ProtocolViolation> {
+        if s.filters.is_empty() {
+            return Err(ProtocolViolation::protocol(
+                "MQTT-3.8.3-2",
+                "SUBSCRIBE without filters",
+            ));
+        }
         if self.pending_subs.len() >= self.config.max_pending_subscribes {
             return Err(ProtocolViolation::new(
                 ReasonCode::QuotaExceeded,
