@@ -14,7 +14,7 @@ mod traits;
 pub use acl::{Access, Acl, AclError, AclOptions};
 pub use enhanced::{EnhancedAuthExchange, EnhancedAuthenticator, EnhancedStep, ScramAuthenticator};
 pub use hash::{HashOptions, HashScheme, PasswordHash};
-pub use passwd::{passwd, PasswdAction, PasswdError, PasswdOutcome, PasswdRequest};
+pub use passwd::{passwd, passwd_upgrade, PasswdAction, PasswdError, PasswdOutcome, PasswdRequest};
 pub use password_file::{PasswordFile, PasswordFileError};
 pub use rate_limit::{AuthRateLimiter, RateLimitConfig, Verdict};
 pub use scram::{

@@ -6,7 +6,8 @@
 //! | `-c FILE USER` (`-b PASS`)| [`PasswdAction::Set`] with `create: true`: the file is created, or overwritten, holding only USER |
 //! | `FILE USER` (`-b PASS`)   | [`PasswdAction::Set`]: the file must exist; USER is added or updated in place |
 //! | `-D FILE USER`            | [`PasswdAction::Delete`]: the file must exist and hold USER |
-//! | `-H sha512-pbkdf2 / -I N` | [`HashOptions`]                                        |
+//! | `-U FILE`                 | [`passwd_upgrade`]: hash the plain-text passwords in place |
+//! | `-H sha512-pbkdf2 / -I N` | [`HashOptions`] ([`HashScheme::from_mosquitto_name`](crate::HashScheme::from_mosquitto_name)) |
 //!
 //! The file is replaced atomically (written beside it, then renamed), a new file is
 //! created readable by its owner only, and an existing file keeps its permissions.
@@ -16,7 +17,8 @@ use std::path::{Path, PathBuf};
 
 use crate::hash::{HashOptions, PasswordHash};
 use crate::password_file::{
-    remove_user_from_text, set_user_in_text, validate_username, PasswordFileError,
+    hash_plaintext_in_text, remove_user_from_text, set_user_in_text, validate_username,
+    PasswordFileError,
 };
 
 /// What to do to the user.
@@ -167,6 +169,23 @@ pub fn passwd(req: &PasswdRequest<'_>) -> Result<PasswdOutcome, PasswdError> {
     Ok(outcome)
 }
 
+/// `mosquitto_passwd -U FILE`: hashes every plain-text password in an existing file in
+/// place (lines already hashed are kept) and returns how many were hashed.
+pub fn passwd_upgrade(path: &Path, options: &HashOptions) -> Result<usize, PasswdError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(PasswdError::NotFound(path.display().to_string()))
+        }
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let (out, n) = hash_plaintext_in_text(&text, options)?;
+    if n > 0 {
+        write_atomically(path, out.as_bytes())?;
+    }
+    Ok(n)
+}
+
 /// Writes `bytes` to a sibling temporary file and renames it over `path`.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PasswdError> {
     let file_name = path.file_name().ok_or_else(|| {
@@ -258,6 +277,22 @@ mod tests {
                 "new password file must not be group/world readable"
             );
         }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn upgrade_hashes_plaintext_in_place() {
+        let dir = tmpdir("upgrade");
+        let file = dir.join("pw");
+        assert!(matches!(
+            passwd_upgrade(&file, &fast()),
+            Err(PasswdError::NotFound(_))
+        ));
+        std::fs::write(&file, "a:one\nb:two\n").unwrap();
+        assert_eq!(passwd_upgrade(&file, &fast()).unwrap(), 2);
+        let f = PasswordFile::load(&file).unwrap();
+        assert!(f.verify("a", b"one") && f.verify("b", b"two"));
+        assert_eq!(passwd_upgrade(&file, &fast()).unwrap(), 0);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -291,6 +291,35 @@ pub fn remove_user_from_text(
     Ok((out, target.is_some()))
 }
 
+/// `mosquitto_passwd -U`: returns `text` with every plain-text password hashed, and how
+/// many were. Lines already holding a hash are kept; a line whose value starts with `$`
+/// but is not a valid hash is an error (it is never mistaken for a password). Leading and
+/// trailing blanks are not part of a plain-text password.
+pub fn hash_plaintext_in_text(
+    text: &str,
+    options: &crate::hash::HashOptions,
+) -> Result<(String, usize), PasswordFileError> {
+    let mut replace: HashMap<usize, String> = HashMap::new();
+    for l in user_lines(text)? {
+        if l.hash.starts_with('$') {
+            PasswordHash::parse(l.hash).map_err(|e| PasswordFileError::Line {
+                line: l.line_no,
+                reason: LineError::Hash(e),
+            })?;
+        } else {
+            let hash = PasswordHash::create(l.hash.as_bytes(), options);
+            replace.insert(l.line_no, format!("{}:{hash}", l.user));
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    for (idx, line) in text.lines().enumerate() {
+        out.push_str(replace.get(&(idx + 1)).map_or(line, String::as_str));
+        out.push('\n');
+    }
+    PasswordFile::parse(&out)?;
+    Ok((out, replace.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,6 +399,23 @@ mod tests {
         assert!(text.starts_with("# users\nbob:"));
         let (_, found) = remove_user_from_text(&text, "nobody").unwrap();
         assert!(!found);
+    }
+
+    #[test]
+    fn plaintext_upgrade() {
+        let h = PasswordHash::create(b"kept", &fast());
+        let text = format!("# c\nplain:secret\nkept:{h}\nempty:\n");
+        let (out, n) = hash_plaintext_in_text(&text, &fast()).unwrap();
+        assert_eq!(n, 2);
+        assert!(out.starts_with("# c\nplain:$7$10$"));
+        let f = PasswordFile::parse(&out).unwrap();
+        assert!(
+            f.verify("plain", b"secret") && f.verify("kept", b"kept") && f.verify("empty", b"")
+        );
+        // Idempotent: nothing left to hash.
+        assert_eq!(hash_plaintext_in_text(&out, &fast()).unwrap().1, 0);
+        let err = hash_plaintext_in_text("a:$7$broken\n", &fast()).unwrap_err();
+        assert!(matches!(err, PasswordFileError::Line { line: 1, .. }));
     }
 
     #[test]
