@@ -554,3 +554,17 @@ fn reconnect_is_connection_lost_then_connect() {
     assert!(matches!(out(&mut c).as_slice(), [Packet::Connect(c)] if !c.clean_start));
     assert_eq!(c.in_flight(), 1);
 }
+
+#[test]
+fn subscribe_too_large_for_server_refused_locally_mqtt_3_1_2_24() {
+    let now = Instant::now();
+    let mut c = client(now, V5, prop(Property::MaximumPacketSize(20)));
+    let long = "x".repeat(40);
+    let r = c.subscribe(
+        now,
+        vec![(long.into(), SubscriptionOptions::default())],
+        Properties::new(),
+    );
+    assert_eq!(r, Err(SendError::PacketTooLarge));
+    assert!(out(&mut c).is_empty());
+}
