@@ -210,6 +210,45 @@ fn safe_value(v: &str) -> bool {
     !v.is_empty() && !v.contains(['+', '#', '/', '\0'])
 }
 
+/// Whether pattern `p`, substituted for this client, matches the topic name `topic`;
+/// the same answer as `matches(substitute(p), topic)` without building the filter.
+fn pattern_matches(p: &Pattern, client_id: &str, username: Option<&str>, topic: &str) -> bool {
+    // MQTT-4.7.2-1: a wildcard first level never matches a `$` topic.
+    let dollar = topic.starts_with('$');
+    let mut t = topic.split('/');
+    for (i, level) in p.levels.iter().enumerate() {
+        let first_of_dollar = i == 0 && dollar;
+        let want = match level {
+            Level::Literal(l) => l.as_str(),
+            Level::ClientId | Level::Username => {
+                let value = match level {
+                    Level::ClientId => Some(client_id),
+                    _ => username,
+                };
+                match value {
+                    None => return false,
+                    Some(v) if safe_value(v) => v,
+                    // Unsafe name in a deny pattern: it stands for `<levels so far>/#`.
+                    Some(_) if p.perm == Perm::Deny => return !first_of_dollar,
+                    Some(_) => return false,
+                }
+            }
+        };
+        let is_literal = matches!(level, Level::Literal(_));
+        match (want, t.next()) {
+            ("#", _) if is_literal => return !first_of_dollar,
+            ("+", Some(_)) if is_literal => {
+                if first_of_dollar {
+                    return false;
+                }
+            }
+            (w, Some(tl)) if w == tl => {}
+            _ => return false,
+        }
+    }
+    t.next().is_none()
+}
+
 impl Acl {
     /// Parses an ACL file with Mosquitto's semantics.
     pub fn parse(text: &str) -> Result<Self, AclError> {
@@ -339,25 +378,32 @@ impl Acl {
             Some(_) => None,
         };
         let user_rules = username.and_then(|u| self.users.get(u));
-        let static_rules = general
-            .into_iter()
-            .flatten()
-            .chain(user_rules.into_iter().flatten());
-        let patterns: Vec<(String, Perm)> = self
-            .patterns
-            .iter()
-            .filter_map(|p| self.substitute(p, client_id, username).map(|f| (f, p.perm)))
-            .collect();
-        let all = || {
-            static_rules
-                .clone()
-                .map(|r| (r.filter.as_str(), r.perm))
-                .chain(patterns.iter().map(|(f, p)| (f.as_str(), *p)))
+        let rules = || {
+            general
+                .into_iter()
+                .flatten()
+                .chain(user_rules.into_iter().flatten())
         };
-        if all().any(|(f, p)| p == Perm::Deny && applies(f, p)) {
+        // Publish and delivery (the hot path) match patterns without allocating.
+        let pattern_applies = |p: &Pattern| match access {
+            Access::Read | Access::Write => pattern_matches(p, client_id, username, topic),
+            Access::Subscribe => self
+                .substitute(p, client_id, username)
+                .is_some_and(|f| applies(&f, p.perm)),
+        };
+        let denied = rules().any(|r| r.perm == Perm::Deny && applies(&r.filter, r.perm))
+            || self
+                .patterns
+                .iter()
+                .any(|p| p.perm == Perm::Deny && pattern_applies(p));
+        if denied {
             return false;
         }
-        all().any(|(f, p)| p.grants(access) && applies(f, p))
+        rules().any(|r| r.perm.grants(access) && applies(&r.filter, r.perm))
+            || self
+                .patterns
+                .iter()
+                .any(|p| p.perm.grants(access) && pattern_applies(p))
     }
 
     /// The filter a pattern stands for with this client, or `None` if it does not apply.

@@ -287,6 +287,23 @@ mod props {
             }
         }
 
+        /// The allocation-free pattern matcher agrees with substitute-then-match.
+        #[test]
+        fn pattern_fast_path_agrees(
+            lines in proptest::collection::vec(line(), 0..8),
+            t in topic(),
+            id in prop_oneof![Just("a"), Just("b"), Just("+"), Just("p/q"), Just(""), Just("$x")],
+            user in prop_oneof![Just(None), Just(Some("a")), Just(Some("#")), Just(Some("p/q"))],
+        ) {
+            let t = if t.contains(['+', '#']) { t.replace(['+', '#'], "a") } else { t };
+            let t = if t.starts_with('p') { format!("$SYS/{t}") } else { t };
+            let acl = Acl::parse(&lines.join("\n")).unwrap();
+            for p in &acl.patterns {
+                let slow = acl.substitute(p, id, user).is_some_and(|f| matches(&f, &t));
+                prop_assert_eq!(pattern_matches(p, id, user, &t), slow, "{:?} {} {:?} {}", p, id, user, t);
+            }
+        }
+
         /// A topic name with a wildcard is never readable or writable, and no file makes
         /// check panic.
         #[test]
