@@ -332,3 +332,90 @@ pub(crate) async fn run(
     report.judge(args.strict);
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{BenchArgs, Mode};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn plan(args: &str) -> Result<Plan, BenchError> {
+        let cli = Cli::try_parse_from(["x", "pubsub"].into_iter().chain(args.split_whitespace()))
+            .expect("valid arguments");
+        let Mode::Pubsub(a) = cli.bench.mode else {
+            panic!("pubsub expected")
+        };
+        Plan::new(&a, 0xabcd)
+    }
+
+    #[test]
+    fn fan_out_reaches_every_subscriber() {
+        let p = plan("-p 1 -s 50 -t 1").expect("valid plan");
+        assert_eq!(p.fanout, vec![50]);
+        assert!(p.reaches.iter().all(|r| r == &vec![true]));
+        assert_eq!(p.topic_of_publisher(0), "petrel-bench/0000abcd/0");
+    }
+
+    #[test]
+    fn fan_in_sends_everyone_to_one_subscriber() {
+        let p = plan("-p 8 -s 1").expect("valid plan");
+        assert_eq!(p.fanout, vec![1; 8]);
+        assert_eq!(p.reaches, vec![vec![true; 8]]);
+    }
+
+    #[test]
+    fn pairs_on_separate_topics_do_not_cross() {
+        let p = plan("-p 4 -s 4 -t 4").expect("valid plan");
+        assert_eq!(p.fanout, vec![1; 4]);
+        for (s, r) in p.reaches.iter().enumerate() {
+            let expected: Vec<bool> = (0..4).map(|i| i == s).collect();
+            assert_eq!(r, &expected);
+            assert_eq!(p.filters[s], vec![p.topic_of_publisher(s).to_string()]);
+        }
+        let all = plan("-p 4 -s 2 -t 4 --all-topics").expect("valid plan");
+        assert_eq!(all.fanout, vec![2; 4]);
+        assert_eq!(all.filters[0], vec!["petrel-bench/0000abcd/+".to_string()]);
+    }
+
+    #[test]
+    fn inflight_follows_version_qos_and_receive_maximum() {
+        use petrel_codec::ProtocolVersion::{V3_1_1, V5};
+        let p = plan("-q 2").expect("valid plan");
+        assert_eq!(p.max_unacked(V3_1_1, u16::MAX), 20);
+        assert_eq!(p.max_unacked(V5, 10), 10);
+        let p = plan("-q 1").expect("valid plan");
+        assert_eq!(p.max_unacked(V3_1_1, u16::MAX), 65_535);
+        let p = plan("-q 1 --inflight 50").expect("valid plan");
+        assert_eq!(
+            p.max_unacked(V5, 20),
+            20,
+            "never above the broker's Receive Maximum"
+        );
+        assert_eq!(p.max_unacked(V3_1_1, u16::MAX), 50);
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        for bad in [
+            "--payload 27",
+            "-p 0",
+            "-t 0",
+            "-w 0",
+            "--rate 0",
+            "--rate=-5",
+            "--topic-prefix a/#",
+            "--inflight 0",
+        ] {
+            assert!(
+                matches!(plan(bad), Err(BenchError::InvalidArgs(_))),
+                "{bad}"
+            );
+        }
+    }
+}

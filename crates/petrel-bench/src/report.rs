@@ -362,3 +362,90 @@ fn verdict(s: &mut String, problems: &[String]) {
         let _ = writeln!(s, "  result       FAIL: {}", problems.join("; "));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(qos: u8, totals: Totals) -> PubSubReport {
+        PubSubReport {
+            broker: "127.0.0.1:1883".into(),
+            mqtt_version: "3.1.1".into(),
+            qos,
+            publishers: 1,
+            subscribers: 1,
+            topics: 1,
+            payload: 64,
+            loop_mode: "closed".into(),
+            window: Some(100),
+            rate: None,
+            publish_secs: 1.0,
+            delivery_secs: 1.0,
+            sent: 10,
+            publish_rate: 10.0,
+            deliveries: totals.received,
+            delivery_rate: 10.0,
+            latency: Latency::default(),
+            totals,
+            unacked: 0,
+            rejected: 0,
+            pairs: Vec::new(),
+            load: LoadStats::default(),
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn loss_fails_at_qos1_but_only_strictly_at_qos0() {
+        let lossy = Totals {
+            expected: 10,
+            received: 9,
+            lost: 1,
+            ..Totals::default()
+        };
+        let mut r = report(0, lossy.clone());
+        r.judge(false);
+        assert!(r.problems.is_empty());
+        r.judge(true);
+        assert_eq!(r.problems, vec!["1 deliveries lost".to_string()]);
+        let mut r = report(1, lossy);
+        r.judge(false);
+        assert!(!Report::Pubsub(r.clone()).passed());
+        assert_eq!(Report::Pubsub(r).exit_code(), ExitCode::from(2));
+    }
+
+    #[test]
+    fn duplicates_and_misrouting_fail_at_any_qos() {
+        let mut r = report(
+            0,
+            Totals {
+                duplicates: 1,
+                misrouted: 2,
+                ..Totals::default()
+            },
+        );
+        r.judge(false);
+        assert_eq!(r.problems.len(), 2);
+        let table = Report::Pubsub(r).table();
+        assert!(table.contains("FAIL"), "{table}");
+    }
+
+    #[test]
+    fn clean_run_passes_and_serializes_with_its_mode() {
+        let mut r = report(
+            2,
+            Totals {
+                expected: 10,
+                received: 10,
+                ..Totals::default()
+            },
+        );
+        r.judge(true);
+        let report = Report::Pubsub(r);
+        assert!(report.passed());
+        assert!(report.table().contains("PASS"));
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).expect("valid JSON");
+        assert_eq!(json["mode"], "pubsub");
+        assert_eq!(json["totals"]["received"], 10);
+    }
+}
