@@ -3,6 +3,7 @@
 use bytes::BytesMut;
 
 use crate::property_codec;
+use crate::validate::Rules;
 use crate::wire::{parse_varint, Reader};
 use crate::{
     Auth, ConnAck, Connect, DecodeError, Disconnect, Packet, PacketType, Properties,
@@ -52,7 +53,11 @@ pub fn decode(
     let mut r = Reader::new(frame.slice(header_len..), packet_type);
     let packet = decode_body(&mut r, first & 0x0F, version)?;
     r.finish()?;
-    crate::validate::packet(&packet, version)?;
+    Rules {
+        version,
+        check_strings: false,
+    }
+    .packet(&packet)?;
     Ok(Some(packet))
 }
 

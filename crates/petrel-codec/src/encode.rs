@@ -8,7 +8,8 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::property_codec;
-use crate::wire::{field_len, put_field, put_varint, str_len, varint_len, VARINT_MAX};
+use crate::validate::Rules;
+use crate::wire::{field_len, put_field, put_varint, varint_len, VARINT_MAX};
 use crate::{
     Connect, EncodeError, Packet, PacketType, Properties, ProtocolVersion, PubResp, QoS,
     ReasonCode, SubscriptionOptions,
@@ -78,14 +79,15 @@ fn put_tail(
 
 fn connect_len(c: &Connect) -> Result<usize, EncodeError> {
     let v = c.protocol;
-    let mut len = str_len(v.protocol_name())? + 1 + 1 + 2;
+    let mut len = field_len(v.protocol_name().len())? + 1 + 1 + 2;
     len += props_len(&c.properties, v)?;
-    len += str_len(&c.client_id)?;
+    len += field_len(c.client_id.len())?;
     if let Some(w) = &c.will {
-        len += props_len(&w.properties, v)? + str_len(&w.topic)? + field_len(w.payload.len())?;
+        len +=
+            props_len(&w.properties, v)? + field_len(w.topic.len())? + field_len(w.payload.len())?;
     }
     if let Some(u) = &c.username {
-        len += str_len(u)?;
+        len += field_len(u.len())?;
     }
     if let Some(p) = &c.password {
         len += field_len(p.len())?;
@@ -145,7 +147,7 @@ fn body_len(p: &Packet, v: ProtocolVersion) -> Result<usize, EncodeError> {
                 (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(_)) => 2,
                 _ => return Err(EncodeError::PacketIdMismatch),
             };
-            str_len(&p.topic)? + id_len + props_len(&p.properties, v)? + p.payload.len()
+            field_len(p.topic.len())? + id_len + props_len(&p.properties, v)? + p.payload.len()
         }
         Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
             pub_resp_len(r, v)?
@@ -153,7 +155,7 @@ fn body_len(p: &Packet, v: ProtocolVersion) -> Result<usize, EncodeError> {
         Packet::Subscribe(s) => {
             let mut len = 2 + props_len(&s.properties, v)?;
             for (f, _) in &s.filters {
-                len += str_len(f)? + 1;
+                len += field_len(f.len())? + 1;
             }
             len
         }
@@ -161,7 +163,7 @@ fn body_len(p: &Packet, v: ProtocolVersion) -> Result<usize, EncodeError> {
         Packet::Unsubscribe(u) => {
             let mut len = 2 + props_len(&u.properties, v)?;
             for f in &u.filters {
-                len += str_len(f)?;
+                len += field_len(f.len())?;
             }
             len
         }
@@ -269,7 +271,11 @@ impl Packet {
     /// in the protocol it names. The packet is first checked against every rule the
     /// decoder enforces; on error nothing is written.
     pub fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
-        crate::validate::packet(self, version)?;
+        Rules {
+            version,
+            check_strings: true,
+        }
+        .packet(self)?;
         let body = body_len(self, version)?;
         if body > VARINT_MAX as usize {
             return Err(EncodeError::PacketTooLarge { len: body });

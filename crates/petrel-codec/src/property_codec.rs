@@ -3,7 +3,8 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::wire::{field_len, put_field, put_varint, str_len, varint_len, Reader, VARINT_MAX};
+use crate::validate::Rules;
+use crate::wire::{field_len, put_field, put_varint, varint_len, Reader, VARINT_MAX};
 use crate::{DecodeError, EncodeError, PacketType, Properties, Property, PropertyId};
 
 /// Bit of [`PropertyId::allowed_mask`] standing for the will properties of CONNECT.
@@ -164,6 +165,7 @@ pub(crate) fn validate(
     props: &Properties,
     packet: PacketType,
     in_will: bool,
+    rules: Rules,
 ) -> Result<(), DecodeError> {
     let mut seen: u64 = 0;
     for p in &props.0 {
@@ -198,7 +200,21 @@ pub(crate) fn validate(
             Property::ReceiveMaximum(v) => *v != 0,
             Property::MaximumPacketSize(v) => *v != 0,
             Property::ResponseTopic(t) => {
-                crate::validate::topic_name(t)?;
+                rules.topic_name(t)?;
+                true
+            }
+            Property::ContentType(s)
+            | Property::AssignedClientIdentifier(s)
+            | Property::AuthenticationMethod(s)
+            | Property::ResponseInformation(s)
+            | Property::ServerReference(s)
+            | Property::ReasonString(s) => {
+                rules.text(s)?;
+                true
+            }
+            Property::UserProperty(k, v) => {
+                rules.text(k)?;
+                rules.text(v)?;
                 true
             }
             _ => true,
@@ -244,9 +260,9 @@ pub(crate) fn body_len(props: &Properties) -> Result<usize, EncodeError> {
             | P::AuthenticationMethod(s)
             | P::ResponseInformation(s)
             | P::ServerReference(s)
-            | P::ReasonString(s) => str_len(s)?,
+            | P::ReasonString(s) => field_len(s.len())?,
             P::CorrelationData(b) | P::AuthenticationData(b) => field_len(b.len())?,
-            P::UserProperty(k, v) => str_len(k)? + str_len(v)?,
+            P::UserProperty(k, v) => field_len(k.len())? + field_len(v.len())?,
         };
     }
     Ok(total)

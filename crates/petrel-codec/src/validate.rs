@@ -7,139 +7,172 @@ use crate::{
     ConnAck, Connect, DecodeError, Packet, PacketType, Properties, ProtocolVersion, QoS, ReasonCode,
 };
 
-/// A topic name: at least one character (MQTT-4.7.3-1), no wildcard (MQTT-3.3.2-2).
-pub(crate) fn topic_name(t: &str) -> Result<(), DecodeError> {
-    if t.is_empty() {
-        return Err(DecodeError::EmptyTopic);
-    }
-    if t.bytes().any(|b| b == b'+' || b == b'#') {
-        return Err(DecodeError::WildcardInTopicName);
-    }
-    Ok(())
+/// How a packet is checked: in which protocol version, and whether its strings still need
+/// the U+0000 check (the decoder did it while reading; a packet built in memory did not).
+#[derive(Clone, Copy)]
+pub(crate) struct Rules {
+    pub(crate) version: ProtocolVersion,
+    pub(crate) check_strings: bool,
 }
 
-/// A topic filter is at least one character long (MQTT-4.7.3-1). Wildcard placement is
-/// checked by the topic layer, which knows the filter grammar.
-fn topic_filter(t: &str) -> Result<(), DecodeError> {
-    if t.is_empty() {
-        return Err(DecodeError::EmptyTopic);
+impl Rules {
+    /// Fails on U+0000 (MQTT-1.5.4-2), which a `ByteString` may hold but MQTT may not.
+    pub(crate) fn text(self, s: &str) -> Result<(), DecodeError> {
+        if self.check_strings && s.as_bytes().contains(&0) {
+            return Err(DecodeError::NullCharacter);
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-fn props(p: &Properties, v: ProtocolVersion, t: PacketType) -> Result<(), DecodeError> {
-    if v.is_v5() {
-        property_codec::validate(p, t, false)?;
-    }
-    Ok(())
-}
-
-fn reason(r: ReasonCode, v: ProtocolVersion, t: PacketType) -> Result<(), DecodeError> {
-    // MQTT 3 packets carry no reason code; CONNACK and SUBACK codes are mapped.
-    if v.is_v5() && !r.is_allowed_in(t) {
-        return Err(DecodeError::InvalidReasonCode {
-            packet: t,
-            code: r.as_u8(),
+    /// A topic name: at least one character (MQTT-4.7.3-1), no wildcard (MQTT-3.3.2-2).
+    pub(crate) fn topic_name(self, t: &str) -> Result<(), DecodeError> {
+        if t.is_empty() {
+            return Err(DecodeError::EmptyTopic);
+        }
+        // One pass without early exit, which the compiler turns into vector code.
+        let (wild, null) = t.bytes().fold((false, false), |(w, n), b| {
+            (w | (b == b'+') | (b == b'#'), n | (b == 0))
         });
-    }
-    Ok(())
-}
-
-fn connect(c: &Connect) -> Result<(), DecodeError> {
-    let v = c.protocol;
-    if !v.is_v5() && c.password.is_some() && c.username.is_none() {
-        return Err(DecodeError::PasswordWithoutUsername);
-    }
-    props(&c.properties, v, PacketType::Connect)?;
-    if let Some(w) = &c.will {
-        topic_name(&w.topic)?;
-        if v.is_v5() {
-            property_codec::validate(&w.properties, PacketType::Connect, true)?;
+        if null && self.check_strings {
+            return Err(DecodeError::NullCharacter);
         }
-    }
-    Ok(())
-}
-
-fn connack(c: &ConnAck, v: ProtocolVersion) -> Result<(), DecodeError> {
-    reason(c.reason, v, PacketType::ConnAck)?;
-    let seen = if v.is_v5() {
-        c.reason
-    } else {
-        c.reason.as_seen_by_v3(PacketType::ConnAck)
-    };
-    if c.session_present && seen.is_error() {
-        return Err(DecodeError::SessionPresentOnFailure);
-    }
-    props(&c.properties, v, PacketType::ConnAck)
-}
-
-/// Checks the content rules of `packet` as spoken in `version` (CONNECT uses its own).
-pub(crate) fn packet(packet: &Packet, v: ProtocolVersion) -> Result<(), DecodeError> {
-    let t = packet.packet_type();
-    match packet {
-        Packet::Connect(c) => connect(c),
-        Packet::ConnAck(c) => connack(c, v),
-        Packet::Publish(p) => {
-            if p.dup && p.qos == QoS::AtMostOnce {
-                return Err(DecodeError::DupWithQoS0);
-            }
-            let has_alias = v.is_v5() && p.properties.topic_alias().is_some();
-            if !(p.topic.is_empty() && has_alias) {
-                topic_name(&p.topic)?;
-            }
-            props(&p.properties, v, t)
+        if wild {
+            return Err(DecodeError::WildcardInTopicName);
         }
-        Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
-            reason(r.reason, v, t)?;
-            props(&r.properties, v, t)
+        Ok(())
+    }
+
+    /// A topic filter is at least one character long (MQTT-4.7.3-1). Wildcard placement is
+    /// checked by the topic layer, which knows the filter grammar.
+    fn topic_filter(self, t: &str) -> Result<(), DecodeError> {
+        if t.is_empty() {
+            return Err(DecodeError::EmptyTopic);
         }
-        Packet::Subscribe(s) => {
-            if s.filters.is_empty() {
-                return Err(DecodeError::EmptySubscribe);
+        self.text(t)
+    }
+
+    fn props(self, p: &Properties, t: PacketType) -> Result<(), DecodeError> {
+        if self.version.is_v5() {
+            property_codec::validate(p, t, false, self)?;
+        }
+        Ok(())
+    }
+
+    fn reason(self, r: ReasonCode, t: PacketType) -> Result<(), DecodeError> {
+        // MQTT 3 packets carry no reason code; CONNACK and SUBACK codes are mapped.
+        if self.version.is_v5() && !r.is_allowed_in(t) {
+            return Err(DecodeError::InvalidReasonCode {
+                packet: t,
+                code: r.as_u8(),
+            });
+        }
+        Ok(())
+    }
+
+    fn connect(self, c: &Connect) -> Result<(), DecodeError> {
+        let rules = Rules {
+            version: c.protocol,
+            ..self
+        };
+        if !c.protocol.is_v5() && c.password.is_some() && c.username.is_none() {
+            return Err(DecodeError::PasswordWithoutUsername);
+        }
+        rules.text(&c.client_id)?;
+        if let Some(u) = &c.username {
+            rules.text(u)?;
+        }
+        rules.props(&c.properties, PacketType::Connect)?;
+        if let Some(w) = &c.will {
+            rules.topic_name(&w.topic)?;
+            if c.protocol.is_v5() {
+                property_codec::validate(&w.properties, PacketType::Connect, true, rules)?;
             }
-            for (f, o) in &s.filters {
-                topic_filter(f)?;
-                if v.is_v5() && o.no_local && f.starts_with("$share/") {
-                    return Err(DecodeError::NoLocalOnSharedSubscription);
+        }
+        Ok(())
+    }
+
+    fn connack(self, c: &ConnAck) -> Result<(), DecodeError> {
+        self.reason(c.reason, PacketType::ConnAck)?;
+        let seen = if self.version.is_v5() {
+            c.reason
+        } else {
+            c.reason.as_seen_by_v3(PacketType::ConnAck)
+        };
+        if c.session_present && seen.is_error() {
+            return Err(DecodeError::SessionPresentOnFailure);
+        }
+        self.props(&c.properties, PacketType::ConnAck)
+    }
+
+    /// Checks the content rules of `packet` (CONNECT in its own version).
+    pub(crate) fn packet(self, packet: &Packet) -> Result<(), DecodeError> {
+        let t = packet.packet_type();
+        let v5 = self.version.is_v5();
+        match packet {
+            Packet::Connect(c) => self.connect(c),
+            Packet::ConnAck(c) => self.connack(c),
+            Packet::Publish(p) => {
+                if p.dup && p.qos == QoS::AtMostOnce {
+                    return Err(DecodeError::DupWithQoS0);
                 }
+                let has_alias = v5 && p.properties.topic_alias().is_some();
+                if !(p.topic.is_empty() && has_alias) {
+                    self.topic_name(&p.topic)?;
+                }
+                self.props(&p.properties, t)
             }
-            props(&s.properties, v, t)
-        }
-        Packet::SubAck(s) => {
-            if s.reasons.is_empty() {
-                return Err(DecodeError::EmptyAck { packet: t });
+            Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
+                self.reason(r.reason, t)?;
+                self.props(&r.properties, t)
             }
-            for r in &s.reasons {
-                reason(*r, v, t)?;
+            Packet::Subscribe(s) => {
+                if s.filters.is_empty() {
+                    return Err(DecodeError::EmptySubscribe);
+                }
+                for (f, o) in &s.filters {
+                    self.topic_filter(f)?;
+                    if v5 && o.no_local && f.starts_with("$share/") {
+                        return Err(DecodeError::NoLocalOnSharedSubscription);
+                    }
+                }
+                self.props(&s.properties, t)
             }
-            props(&s.properties, v, t)
-        }
-        Packet::Unsubscribe(u) => {
-            if u.filters.is_empty() {
-                return Err(DecodeError::EmptyUnsubscribe);
+            Packet::SubAck(s) => {
+                if s.reasons.is_empty() {
+                    return Err(DecodeError::EmptyAck { packet: t });
+                }
+                for r in &s.reasons {
+                    self.reason(*r, t)?;
+                }
+                self.props(&s.properties, t)
             }
-            for f in &u.filters {
-                topic_filter(f)?;
+            Packet::Unsubscribe(u) => {
+                if u.filters.is_empty() {
+                    return Err(DecodeError::EmptyUnsubscribe);
+                }
+                for f in &u.filters {
+                    self.topic_filter(f)?;
+                }
+                self.props(&u.properties, t)
             }
-            props(&u.properties, v, t)
-        }
-        Packet::UnsubAck(u) => {
-            if v.is_v5() && u.reasons.is_empty() {
-                return Err(DecodeError::EmptyAck { packet: t });
+            Packet::UnsubAck(u) => {
+                if v5 && u.reasons.is_empty() {
+                    return Err(DecodeError::EmptyAck { packet: t });
+                }
+                for r in &u.reasons {
+                    self.reason(*r, t)?;
+                }
+                self.props(&u.properties, t)
             }
-            for r in &u.reasons {
-                reason(*r, v, t)?;
+            Packet::PingReq | Packet::PingResp => Ok(()),
+            Packet::Disconnect(d) => {
+                self.reason(d.reason, t)?;
+                self.props(&d.properties, t)
             }
-            props(&u.properties, v, t)
-        }
-        Packet::PingReq | Packet::PingResp => Ok(()),
-        Packet::Disconnect(d) => {
-            reason(d.reason, v, t)?;
-            props(&d.properties, v, t)
-        }
-        Packet::Auth(a) => {
-            reason(a.reason, v, t)?;
-            props(&a.properties, v, t)
+            Packet::Auth(a) => {
+                self.reason(a.reason, t)?;
+                self.props(&a.properties, t)
+            }
         }
     }
 }

@@ -80,15 +80,6 @@ pub(crate) fn to_string(bytes: Bytes) -> Result<ByteString, DecodeError> {
     ByteString::try_from(bytes).map_err(|_| DecodeError::InvalidUtf8)
 }
 
-/// Length of a string field with its prefix; fails on U+0000 (MQTT-1.5.4-2), which a
-/// `ByteString` may hold but MQTT may not, and over 65,535 bytes.
-pub(crate) fn str_len(s: &str) -> Result<usize, EncodeError> {
-    if s.as_bytes().contains(&0) {
-        return Err(DecodeError::NullCharacter.into());
-    }
-    field_len(s.len())
-}
-
 /// A cursor over the body of one packet. Every read checks bounds and fails with
 /// [`DecodeError::UnexpectedEnd`] rather than panicking.
 pub(crate) struct Reader {
