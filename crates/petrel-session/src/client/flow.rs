@@ -139,18 +139,19 @@ impl ClientSession {
             return Err(SendError::InvalidFilter);
         }
         let packet_id = self.ids.alloc().ok_or(SendError::NoPacketId)?;
-        self.pending_subs
-            .insert(packet_id, filters.iter().map(|(f, _)| f.clone()).collect());
+        let names = filters.iter().map(|(f, _)| f.clone()).collect();
         let properties = if self.config.version.is_v5() {
             properties
         } else {
             Properties::new()
         };
-        self.transmits.push_back(Packet::Subscribe(Subscribe {
+        let packet = Packet::Subscribe(Subscribe {
             packet_id,
             filters,
             properties,
-        }));
+        });
+        self.queue_request(packet_id, packet)?;
+        self.pending_subs.insert(packet_id, names);
         Ok(packet_id)
     }
 
@@ -172,18 +173,40 @@ impl ClientSession {
             return Err(SendError::InvalidFilter);
         }
         let packet_id = self.ids.alloc().ok_or(SendError::NoPacketId)?;
-        self.pending_unsubs.insert(packet_id, filters.clone());
+        let names = filters.clone();
         let properties = if self.config.version.is_v5() {
             properties
         } else {
             Properties::new()
         };
-        self.transmits.push_back(Packet::Unsubscribe(Unsubscribe {
+        let packet = Packet::Unsubscribe(Unsubscribe {
             packet_id,
             filters,
             properties,
-        }));
+        });
+        self.queue_request(packet_id, packet)?;
+        self.pending_unsubs.insert(packet_id, names);
         Ok(packet_id)
+    }
+
+    /// Queues a SUBSCRIBE/UNSUBSCRIBE if the server can accept its size; a request the
+    /// server could not accept would never be answered.
+    fn queue_request(&mut self, packet_id: PacketId, packet: Packet) -> Result<(), SendError> {
+        let max = usize::try_from(self.server_max_packet).unwrap_or(usize::MAX);
+        match packet.encoded_len(self.config.version) {
+            Ok(len) if len <= max => {
+                self.transmits.push_back(packet);
+                Ok(())
+            }
+            Ok(_) => {
+                self.ids.release(packet_id);
+                Err(SendError::PacketTooLarge)
+            }
+            Err(_) => {
+                self.ids.release(packet_id);
+                Err(SendError::InvalidFilter)
+            }
+        }
     }
 
     /// Acknowledges a message received with manual acks (PUBACK or PUBREC with `reason`).
