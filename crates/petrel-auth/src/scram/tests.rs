@@ -253,3 +253,38 @@ fn saslname_escaping() {
     assert_eq!(decode_saslname("a=2Cb=3Dc").unwrap(), "a,b=c");
     assert!(decode_saslname("a=2").is_err());
 }
+
+/// SCRAM-SHA-512 has no RFC example; these values were computed independently with
+/// Python's hashlib/hmac from RFC 7677's inputs (same user, password, nonces, salt and
+/// iteration count, SHA-512 throughout).
+#[test]
+fn sha512_matches_python_reference() {
+    const CLIENT_FINAL: &str = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+        p=gMGXRcevScNtxZ6/8lQYpGtnsNAc3mGcmNomv+xnoOMw+3R2xNJdMNnzMlTN8PPC6wdp6dybEmDYXYTxwnYPJQ==";
+    const SERVER_FINAL: &str =
+        "v=ZQnYEgWQMFmmsM8aQMF0nDDCy/AgCzkwk8CmMZYcMg0vSVlKDanekLtifDSeVGT4+5ZxXnJq199RVG2rR7N7Zw==";
+    let mech = ScramMechanism::Sha512;
+    let mut c = ScramClient::new(mech, "user", b"pencil").with_nonce(RFC_CLIENT_NONCE);
+    assert_eq!(c.client_first(), RFC_CLIENT_FIRST);
+    assert_eq!(
+        c.handle_server_first(RFC_SERVER_FIRST.as_bytes()).unwrap(),
+        CLIENT_FINAL
+    );
+    c.handle_server_final(SERVER_FINAL.as_bytes()).unwrap();
+
+    let salt = b64_decode(RFC_SALT, "salt").unwrap();
+    let mut store = ScramStore::new();
+    store.insert("user", ScramCredential::derive(mech, b"pencil", salt, 4096));
+    let mut s = ScramServer::new(mech, Arc::new(store)).with_server_nonce(RFC_SERVER_NONCE);
+    assert_eq!(
+        s.step(RFC_CLIENT_FIRST.as_bytes()).unwrap(),
+        ServerStep::Continue(RFC_SERVER_FIRST.into())
+    );
+    assert_eq!(
+        s.step(CLIENT_FINAL.as_bytes()).unwrap(),
+        ServerStep::Success {
+            server_final: SERVER_FINAL.into(),
+            username: "user".into()
+        }
+    );
+}
