@@ -1,10 +1,13 @@
 //! Broker configuration, read from TOML. Every key has a default; unknown keys are errors.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::Deserialize;
+
+pub use crate::security::config::{AuthConfig, Mqtt3PublishDenied, Transport};
 
 /// What happens when a session's outgoing queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -20,19 +23,72 @@ pub enum DropPolicy {
     Disconnect,
 }
 
-/// One TCP listener.
+/// One listener.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ListenerConfig {
     /// Address to bind, such as `127.0.0.1:1883` or `0.0.0.0:1883`.
     pub bind: SocketAddr,
+    /// `tcp` (default), `tls`, `ws` or `wss`.
+    #[serde(default)]
+    pub transport: Transport,
+    /// PEM certificate chain (`tls`, `wss`).
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// PEM private key (`tls`, `wss`).
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// PEM CA certificates that client certificates are verified against.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// Refuse TLS clients without a valid certificate (mutual TLS; needs `ca`).
+    #[serde(default)]
+    pub require_client_cert: bool,
+    /// Use the client certificate's subject common name as the user name (no password
+    /// check). A common name containing `+`, `#` or `/` is refused.
+    #[serde(default)]
+    pub use_cn_as_username: bool,
+    /// WebSocket path (`ws`, `wss`).
+    #[serde(default = "default_ws_path")]
+    pub path: String,
+    /// Source networks (CIDR) allowed to connect; empty allows all.
+    #[serde(default)]
+    pub allow: Vec<IpNet>,
+    /// Source networks (CIDR) refused, checked before any byte is read.
+    #[serde(default)]
+    pub deny: Vec<IpNet>,
+    /// Simultaneous connections from one source address (0: no cap).
+    #[serde(default)]
+    pub max_connections_per_ip: usize,
+}
+
+fn default_ws_path() -> String {
+    "/mqtt".to_owned()
 }
 
 impl ListenerConfig {
-    /// A listener on `bind`.
+    /// A plain TCP listener on `bind`.
     pub fn new(bind: SocketAddr) -> Self {
-        Self { bind }
+        Self {
+            bind,
+            transport: Transport::Tcp,
+            cert: None,
+            key: None,
+            ca: None,
+            require_client_cert: false,
+            use_cn_as_username: false,
+            path: default_ws_path(),
+            allow: Vec::new(),
+            deny: Vec::new(),
+            max_connections_per_ip: 0,
+        }
+    }
+
+    /// A listener on `bind` speaking `transport`.
+    pub fn with_transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
     }
 }
 
@@ -45,6 +101,9 @@ pub struct Limits {
     pub max_packet_size: u32,
     /// Largest number of simultaneous connections; further ones are closed at once.
     pub max_connections: usize,
+    /// Connections from one IP address that have not completed CONNECT yet; further ones
+    /// are closed at once (0 turns the cap off).
+    pub max_pending_per_address: usize,
     /// Seconds a new connection may take to complete CONNECT.
     pub connect_timeout_secs: u64,
     /// Largest keep-alive a client may use, in seconds. Larger values (and 0) are
@@ -82,6 +141,7 @@ impl Default for Limits {
         Self {
             max_packet_size: 1024 * 1024,
             max_connections: 10_000,
+            max_pending_per_address: 64,
             connect_timeout_secs: 10,
             max_keep_alive_secs: 3600,
             max_inflight_messages: 32,
@@ -146,6 +206,8 @@ pub struct Config {
     pub sys: SysConfig,
     /// Features.
     pub features: Features,
+    /// Authentication and authorisation.
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -158,6 +220,7 @@ impl Default for Config {
             limits: Limits::default(),
             sys: SysConfig::default(),
             features: Features::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! publisher's own task: look up targets, push into their queues, wake them.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use crate::index::SubscriptionIndex;
 use crate::message::Message;
 use crate::metrics::Metrics;
 use crate::retained::{RetainOutcome, RetainedIndex};
+use crate::security::Access;
 use crate::session::{Delivery, Owner, Session, SubInfo};
 use crate::topic::parse_filter;
 
@@ -32,14 +34,42 @@ pub(crate) struct Core {
     pub store: Arc<dyn Store>,
     pub started: Instant,
     pub shutdown: watch::Receiver<bool>,
+    /// Authentication and authorisation.
+    pub access: Access,
     sessions: Mutex<HashMap<ByteString, Arc<Session>>>,
     wills: Mutex<HashMap<ByteString, AbortHandle>>,
+    pending: Mutex<HashMap<IpAddr, usize>>,
     next_conn: AtomicU64,
 }
 
+/// A connection that has not completed CONNECT, counted per source address until dropped.
+#[derive(Debug)]
+pub(crate) struct PendingGuard<'a> {
+    core: &'a Core,
+    ip: IpAddr,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        let mut pending = self.core.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = pending.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                pending.remove(&self.ip);
+            }
+        }
+    }
+}
+
 impl Core {
-    pub fn new(config: Config, store: Arc<dyn Store>, shutdown: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        shutdown: watch::Receiver<bool>,
+        access: Access,
+    ) -> Self {
         Self {
+            access,
             config,
             index: SubscriptionIndex::default(),
             retained: RetainedIndex::default(),
@@ -49,6 +79,7 @@ impl Core {
             shutdown,
             sessions: Mutex::new(HashMap::new()),
             wills: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
         }
     }
@@ -59,6 +90,19 @@ impl Core {
 
     fn wills(&self) -> MutexGuard<'_, HashMap<ByteString, AbortHandle>> {
         self.wills.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a new connection from `ip` as pending CONNECT; `None` when the address is
+    /// over `max_pending_per_address`.
+    pub fn pending_guard(&self, ip: IpAddr) -> Option<PendingGuard<'_>> {
+        let max = self.config.limits.max_pending_per_address;
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let n = pending.entry(ip).or_insert(0);
+        if max > 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PendingGuard { core: self, ip })
     }
 
     /// A fresh connection number.

@@ -23,12 +23,18 @@ mod index;
 mod message;
 pub mod metrics;
 mod retained;
+pub mod security;
 mod server;
 mod session;
 mod sys;
 mod topic;
+mod transport;
 
-pub use config::{Config, ConfigError, DropPolicy, Features, Limits, ListenerConfig, SysConfig};
+pub use config::{
+    AuthConfig, Config, ConfigError, DropPolicy, Features, Limits, ListenerConfig,
+    Mqtt3PublishDenied, SysConfig, Transport,
+};
 pub use metrics::{Metrics, MetricsSnapshot};
+pub use security::{Security, SecurityError};
 pub use server::{Broker, StartError};
 pub use sys::VERSION;

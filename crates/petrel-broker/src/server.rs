@@ -14,6 +14,8 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::core::Core;
 use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::security::{Access, Security};
+use crate::transport::Endpoint;
 
 /// Why a broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,17 @@ pub enum StartError {
     /// The store could not be read.
     #[error("cannot load the store: {0}")]
     Store(#[from] petrel_store::StoreError),
+    /// A listener's TLS or WebSocket settings cannot be used.
+    #[error("listener {addr}: {message}")]
+    Listener {
+        /// The listener's address.
+        addr: SocketAddr,
+        /// What is wrong.
+        message: String,
+    },
+    /// The password, ACL or SCRAM file cannot be used.
+    #[error(transparent)]
+    Security(#[from] crate::security::SecurityError),
 }
 
 /// A running broker. Dropping it does not stop the broker; call [`Broker::shutdown`].
@@ -53,28 +66,44 @@ impl Broker {
         config: Config,
         store: Arc<dyn Store>,
     ) -> Result<Self, StartError> {
+        let security = Security::from_config(&config.auth)?;
+        Self::start_with_security(config, store, security).await
+    }
+
+    /// Starts a broker with its own authentication/authorisation parts (see
+    /// [`Security`]); the files named in `config.auth` are not read.
+    pub async fn start_with_security(
+        config: Config,
+        store: Arc<dyn Store>,
+        security: Security,
+    ) -> Result<Self, StartError> {
         let (tx, rx) = watch::channel(false);
         let mut listeners = Vec::new();
         for l in &config.listeners {
+            let endpoint = Endpoint::new(l).map_err(|message| StartError::Listener {
+                addr: l.bind,
+                message,
+            })?;
             let listener = TcpListener::bind(l.bind)
                 .await
                 .map_err(|source| StartError::Bind {
                     addr: l.bind,
                     source,
                 })?;
-            listeners.push(listener);
+            listeners.push((listener, Arc::new(endpoint)));
         }
         let sys_interval = config.sys.interval_secs;
-        let core = Arc::new(Core::new(config, store, rx));
+        let access = Access::new(security, &config.auth);
+        let core = Arc::new(Core::new(config, store, rx, access));
         core.restore().await?;
         let mut addrs = Vec::new();
         let mut tasks = Vec::new();
-        for listener in listeners {
+        for (listener, endpoint) in listeners {
             if let Ok(addr) = listener.local_addr() {
-                tracing::info!(%addr, "listening");
+                tracing::info!(%addr, ?endpoint, "listening");
                 addrs.push(addr);
             }
-            tasks.push(tokio::spawn(accept_loop(core.clone(), listener)));
+            tasks.push(tokio::spawn(accept_loop(core.clone(), listener, endpoint)));
         }
         if sys_interval > 0 {
             tasks.push(tokio::spawn(crate::sys::run(
@@ -148,7 +177,7 @@ impl Broker {
     }
 }
 
-async fn accept_loop(core: Arc<Core>, listener: TcpListener) {
+async fn accept_loop(core: Arc<Core>, listener: TcpListener, endpoint: Arc<Endpoint>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -159,6 +188,12 @@ async fn accept_loop(core: Arc<Core>, listener: TcpListener) {
             }
         };
         let metrics = &core.metrics;
+        // Allow/deny lists and the per-address cap, before any byte is read.
+        let Some(guard) = endpoint.admit(peer.ip()) else {
+            Metrics::add(&metrics.connections_refused, 1);
+            drop(stream);
+            continue;
+        };
         let open = metrics.connections_open.load(Ordering::Relaxed);
         if open >= core.config.limits.max_connections as i64 {
             Metrics::add(&metrics.connections_refused, 1);
@@ -169,8 +204,9 @@ async fn accept_loop(core: Arc<Core>, listener: TcpListener) {
         Metrics::add(&metrics.connections_total, 1);
         Metrics::gauge(&metrics.connections_open, 1);
         let core = core.clone();
+        let endpoint = endpoint.clone();
         tokio::spawn(async move {
-            crate::connection::serve(core.clone(), stream).await;
+            crate::transport::serve(core.clone(), endpoint, stream, peer, guard).await;
             Metrics::gauge(&core.metrics.connections_open, -1);
         });
     }

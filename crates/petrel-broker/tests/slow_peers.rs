@@ -226,3 +226,29 @@ async fn queue_byte_limit() {
     // One in flight, three queued (3 x 301 bytes <= 1000), six dropped.
     assert_eq!(broker.metrics().messages_dropped, 6);
 }
+
+/// CHECKLIST 9: connections that have not completed CONNECT are capped per source address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_connections_capped_per_address() {
+    let broker = start_with(|c| {
+        c.limits.max_pending_per_address = 2;
+        c.limits.connect_timeout_secs = 5;
+    })
+    .await;
+    let addr = broker.local_addr();
+    let silent1 = Raw::open(addr, V5).await;
+    let silent2 = Raw::open(addr, V5).await;
+    eventually(|| broker.metrics().connections_open == 2).await;
+    let mut third = Raw::open(addr, V5).await;
+    assert!(
+        third
+            .closed_within(Duration::from_millis(500))
+            .await
+            .is_ok(),
+        "third pending connection accepted"
+    );
+    drop((silent1, silent2));
+    eventually(|| broker.metrics().connections_open == 0).await;
+    let mut ok = Raw::connect(addr, V5, "after").await;
+    ok.sync().await;
+}

@@ -92,6 +92,15 @@ pub(crate) struct Conn {
 
 /// Serves one TCP connection until it closes.
 pub(crate) async fn serve(core: Arc<Core>, stream: TcpStream) {
+    let ip = stream
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+    let Some(pending) = core.pending_guard(ip) else {
+        tracing::debug!(%ip, "too many connections pending CONNECT from this address");
+        Metrics::add(&core.metrics.connections_refused, 1);
+        return;
+    };
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let mut inbuf = BytesMut::new();
@@ -104,6 +113,7 @@ pub(crate) async fn serve(core: Arc<Core>, stream: TcpStream) {
     else {
         return;
     };
+    drop(pending);
     Metrics::gauge(&core.metrics.clients_connected, 1);
     conn.run(&mut rd, &mut wr, &mut inbuf, &mut gauge, kick)
         .await;

@@ -1,0 +1,258 @@
+//! Transports: plain TCP, TLS, WebSocket and WebSocket over TLS. Each ends as a byte
+//! stream handed to the one connection code; this module only accepts, filters by source
+//! address and runs the TLS/WebSocket handshakes within the connect timeout.
+
+mod filter;
+mod tls;
+mod ws;
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use crate::config::ListenerConfig;
+use crate::core::Core;
+use crate::metrics::Metrics;
+use crate::security::config::Transport;
+
+pub(crate) use self::filter::ConnGuard;
+use self::filter::{AddressFilter, PerAddress};
+
+/// A byte stream the connection code can run on.
+pub(crate) trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> AsyncStream for T {}
+
+/// A connection's byte stream: TCP stays unboxed (split without a lock), the others are
+/// boxed.
+pub(crate) enum Stream {
+    /// Plain TCP.
+    Tcp(TcpStream),
+    /// TLS, WebSocket or WebSocket over TLS.
+    Boxed(Box<dyn AsyncStream>),
+}
+
+impl Stream {
+    /// Splits into a read half and a write half.
+    pub fn into_split(self) -> (ConnRead, ConnWrite) {
+        match self {
+            Stream::Tcp(s) => {
+                let _ = s.set_nodelay(true);
+                let (r, w) = s.into_split();
+                (ConnRead::Tcp(r), ConnWrite::Tcp(w))
+            }
+            Stream::Boxed(s) => {
+                let (r, w) = tokio::io::split(s);
+                (ConnRead::Boxed(r), ConnWrite::Boxed(w))
+            }
+        }
+    }
+}
+
+/// The read half of a [`Stream`].
+pub(crate) enum ConnRead {
+    Tcp(OwnedReadHalf),
+    Boxed(ReadHalf<Box<dyn AsyncStream>>),
+}
+
+/// The write half of a [`Stream`].
+pub(crate) enum ConnWrite {
+    Tcp(OwnedWriteHalf),
+    Boxed(WriteHalf<Box<dyn AsyncStream>>),
+}
+
+impl AsyncRead for ConnRead {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ConnRead::Tcp(r) => Pin::new(r).poll_read(cx, buf),
+            ConnRead::Boxed(r) => Pin::new(r).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ConnWrite {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ConnWrite::Tcp(w) => Pin::new(w).poll_write(cx, buf),
+            ConnWrite::Boxed(w) => Pin::new(w).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ConnWrite::Tcp(w) => Pin::new(w).poll_flush(cx),
+            ConnWrite::Boxed(w) => Pin::new(w).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ConnWrite::Tcp(w) => Pin::new(w).poll_shutdown(cx),
+            ConnWrite::Boxed(w) => Pin::new(w).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The identity a client certificate gives, on listeners that verify them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CertIdentity {
+    /// No certificate, or none was asked for.
+    None,
+    /// The certificate's subject common name.
+    Name(String),
+    /// A certificate whose common name is missing or contains `+`, `#` or `/`.
+    Invalid,
+}
+
+/// What the connection code knows about its peer besides the bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    /// The source address.
+    pub ip: IpAddr,
+    /// The client certificate's identity.
+    pub identity: CertIdentity,
+    /// Whether that identity is the user name (no password check).
+    pub cn_is_username: bool,
+}
+
+impl Peer {
+    /// A peer on a listener without client certificates.
+    pub fn plain(ip: IpAddr) -> Self {
+        Peer {
+            ip,
+            identity: CertIdentity::None,
+            cn_is_username: false,
+        }
+    }
+}
+
+/// A listener's run-time settings.
+pub(crate) struct Endpoint {
+    transport: Transport,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    ws_path: String,
+    filter: AddressFilter,
+    per_address: PerAddress,
+    cn_is_username: bool,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("transport", &self.transport)
+            .field("ws_path", &self.ws_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Prepares a listener: loads its certificates. Errors say what is wrong.
+    pub fn new(l: &ListenerConfig) -> Result<Self, String> {
+        let tls = if l.transport.is_tls() {
+            Some(tls::acceptor(l)?)
+        } else {
+            None
+        };
+        Ok(Endpoint {
+            transport: l.transport,
+            tls,
+            ws_path: l.path.clone(),
+            filter: AddressFilter::new(l.allow.clone(), l.deny.clone()),
+            per_address: PerAddress::new(l.max_connections_per_ip),
+            cn_is_username: l.use_cn_as_username,
+        })
+    }
+
+    /// Checks a just-accepted connection's source address against the allow/deny lists
+    /// and the per-address cap, before any byte is read. `None`: close it.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnGuard> {
+        if !self.filter.allows(ip) {
+            tracing::debug!(%ip, "source address not allowed on this listener");
+            return None;
+        }
+        let guard = self.per_address.enter(ip);
+        if guard.is_none() {
+            tracing::debug!(%ip, "too many connections from this address");
+        }
+        guard
+    }
+}
+
+/// Serves one accepted connection: runs the transport's handshakes within the connect
+/// timeout, then the MQTT connection. `guard` is held until the connection ends.
+pub(crate) async fn serve(
+    core: Arc<Core>,
+    endpoint: Arc<Endpoint>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    guard: ConnGuard,
+) {
+    let ip = peer.ip().to_canonical();
+    if endpoint.transport == Transport::Tcp {
+        crate::connection::serve(core, Stream::Tcp(tcp), Peer::plain(ip)).await;
+        drop(guard);
+        return;
+    }
+    let pending = core.pending_guard(ip);
+    if pending.is_none() {
+        Metrics::add(&core.metrics.connections_refused, 1);
+        return;
+    }
+    let timeout = core.config.connect_timeout();
+    let max_size = core.config.limits.max_packet_size as usize;
+    let shaken = tokio::time::timeout(timeout, handshake(&endpoint, tcp, max_size)).await;
+    drop(pending);
+    let (stream, identity) = match shaken {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "transport handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "transport handshake not finished at the connect timeout");
+            return;
+        }
+    };
+    let peer = Peer {
+        ip,
+        identity,
+        cn_is_username: endpoint.cn_is_username,
+    };
+    crate::connection::serve(core, stream, peer).await;
+    drop(guard);
+}
+
+/// The TLS and/or WebSocket handshakes of a non-TCP listener.
+async fn handshake(
+    endpoint: &Endpoint,
+    tcp: TcpStream,
+    max_size: usize,
+) -> io::Result<(Stream, CertIdentity)> {
+    let _ = tcp.set_nodelay(true);
+    let Some(acceptor) = &endpoint.tls else {
+        let ws = ws::accept(tcp, &endpoint.ws_path, max_size).await?;
+        return Ok((Stream::Boxed(Box::new(ws)), CertIdentity::None));
+    };
+    let tls = acceptor.accept(tcp).await?;
+    let identity = tls::identity(tls.get_ref().1);
+    if endpoint.transport.is_websocket() {
+        let ws = ws::accept(tls, &endpoint.ws_path, max_size).await?;
+        Ok((Stream::Boxed(Box::new(ws)), identity))
+    } else {
+        Ok((Stream::Boxed(Box::new(tls)), identity))
+    }
+}
