@@ -568,3 +568,22 @@ fn subscribe_too_large_for_server_refused_locally_mqtt_3_1_2_24() {
     assert_eq!(r, Err(SendError::PacketTooLarge));
     assert!(out(&mut c).is_empty());
 }
+
+#[test]
+fn malformed_connack_closes_without_panic() {
+    // Regression (CHECKLIST, peers' known bugs): a malformed CONNACK in the client.
+    for v in VERSIONS {
+        let now = Instant::now();
+        let mut c = ClientSession::new(ClientConfig::new("me", v));
+        c.connect(now).expect("connect");
+        out(&mut c);
+        // CONNACK with remaining length 2 but an invalid flags byte and a truncated body.
+        assert!(c.handle_bytes(now, &[0x20, 0x02, 0xfe, 0x00]).is_err());
+        assert!(!c.is_connected());
+        assert!(matches!(
+            evs(&mut c).as_slice(),
+            [ClientEvent::Closed(CloseReason::Protocol(_))]
+        ));
+        c.connect(now).expect("can try again");
+    }
+}

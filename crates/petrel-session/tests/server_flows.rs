@@ -311,3 +311,22 @@ fn subscribe_and_unsubscribe_need_filters_mqtt_3_8_3_2_and_3_10_3_2() {
         assert!(s.is_closed());
     }
 }
+
+#[test]
+fn reused_qos2_id_without_pubrec_does_not_grow_state() {
+    // Regression (CHECKLIST, peers' known bugs): the same QoS 2 id sent over and over
+    // before any PUBREC must not leak memory or deliver again (MQTT-4.3.3-10).
+    for v in VERSIONS {
+        let now = Instant::now();
+        let mut s = connected(now, v, ServerConfig::default(), Properties::new());
+        let mut buf = BytesMut::new();
+        let p = Packet::Publish(publish("a", QoS::ExactlyOnce, Some(1), b"x"));
+        for _ in 0..2000 {
+            p.encode(v, &mut buf).expect("enc");
+        }
+        s.handle_bytes(now, &buf).expect("duplicates are fine");
+        assert_eq!(events(&mut s).len(), 1);
+        assert_eq!(s.incoming_in_flight(), 1);
+        assert!(sent(&mut s).is_empty());
+    }
+}
