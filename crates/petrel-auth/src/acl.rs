@@ -1,8 +1,9 @@
 //! Mosquitto's ACL file (`acl_file`).
 //!
 //! ```text
-//! # comment
-//! topic read $SYS/#            # general rule (see below)
+//! # A comment: `#` must be the first non-blank character (no comments after a rule).
+//! # A general rule (see below):
+//! topic read $SYS/#
 //! pattern readwrite devices/%c/#
 //! user alice
 //! topic readwrite alice/#
@@ -22,7 +23,9 @@
 //!
 //! Decision: a request is denied if any applicable `deny` rule matches it; otherwise it is
 //! allowed if an applicable rule grants the access; otherwise denied. So an empty file
-//! denies everything.
+//! denies everything. Filters match as in MQTT, so a rule starting with `#` or `+` does
+//! not reach `$SYS/...` topics (MQTT-4.7.2-1). Any line that is not one of the forms
+//! above, or whose filter is not a valid MQTT filter, is an error naming the line.
 //!
 //! Pattern safety (CHECKLIST 19): a client id or user name that is empty or contains `+`,
 //! `#` or `/` is never substituted. A granting pattern then does not apply at all; a
