@@ -1,0 +1,207 @@
+//! The client against a real Mosquitto broker, started by the test on a free port.
+
+mod common;
+
+use std::time::Duration;
+
+use common::scenarios::{self, opts, LONG};
+use common::Mosquitto;
+use petrel_client::{
+    response_to, Client, DisconnectReason, Event, Message, Property, ProtocolVersion, QoS,
+    ReasonCode,
+};
+
+const VERSIONS: [ProtocolVersion; 3] = [
+    ProtocolVersion::V3_1,
+    ProtocolVersion::V3_1_1,
+    ProtocolVersion::V5,
+];
+
+#[tokio::test]
+async fn every_qos_every_version() {
+    let broker = Mosquitto::start().await;
+    for v in VERSIONS {
+        scenarios::every_qos(broker.addr(), v).await;
+    }
+}
+
+#[tokio::test]
+async fn publish_from_handler_does_not_deadlock() {
+    let broker = Mosquitto::start().await;
+    scenarios::publish_from_handler(broker.addr(), ProtocolVersion::V5).await;
+    scenarios::publish_from_handler(broker.addr(), ProtocolVersion::V3_1_1).await;
+}
+
+#[tokio::test]
+async fn tcp_cut_mid_flight_loses_nothing_mqtt_4_4_0_1() {
+    let broker = Mosquitto::start().await;
+    scenarios::cut_mid_flight(broker.addr(), ProtocolVersion::V5).await;
+    scenarios::cut_mid_flight(broker.addr(), ProtocolVersion::V3_1_1).await;
+}
+
+#[tokio::test]
+async fn subscriber_cut_gets_every_qos1_message() {
+    let broker = Mosquitto::start().await;
+    scenarios::subscriber_cut(broker.addr(), ProtocolVersion::V5).await;
+    scenarios::subscriber_cut(broker.addr(), ProtocolVersion::V3_1_1).await;
+}
+
+#[tokio::test]
+async fn stalled_broker_applies_backpressure() {
+    let broker = Mosquitto::start().await;
+    scenarios::backpressure(broker.addr(), ProtocolVersion::V5).await;
+}
+
+/// Mosquitto is killed and started again (no persistence, so the session is gone): the
+/// client reports the loss, reconnects with backoff, subscribes again by itself
+/// (session_present is false) and the QoS 1 publishes made meanwhile are delivered.
+#[tokio::test]
+async fn broker_restart_resubscribes_and_resends() {
+    let mut broker = Mosquitto::start().await;
+    let client = Client::connect(opts(broker.addr(), ProtocolVersion::V5))
+        .await
+        .expect("connect");
+    let mut events = client.events();
+    let mut sub = client
+        .subscribe("restart/+", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    broker.restart().await;
+    // Published while the broker is away or just back: kept in the offline queue.
+    let d = client
+        .enqueue(Message::new("restart/a", "after", QoS::AtLeastOnce))
+        .await
+        .expect("enqueue");
+    tokio::time::timeout(LONG, d)
+        .await
+        .expect("ack in time")
+        .expect("acked");
+    let m = tokio::time::timeout(LONG, sub.recv())
+        .await
+        .expect("in time")
+        .expect("message");
+    assert_eq!(&m.payload[..], b"after");
+    let mut seen = Vec::new();
+    while let Some(e) = events.try_recv() {
+        seen.push(e);
+    }
+    assert!(seen.iter().any(|e| matches!(
+        e,
+        Event::Disconnected {
+            reason: DisconnectReason::Transport(_)
+        }
+    )));
+    assert!(seen.iter().any(|e| matches!(e, Event::Reconnecting { .. })));
+    assert!(seen.iter().any(|e| matches!(
+        e,
+        Event::Connected {
+            session_present: false,
+            ..
+        }
+    )));
+    client.disconnect().await.expect("disconnect");
+}
+
+#[tokio::test]
+async fn request_response_helper_v5() {
+    let broker = Mosquitto::start().await;
+    let server = Client::connect(opts(broker.addr(), ProtocolVersion::V5))
+        .await
+        .expect("connect");
+    let mut reqs = server
+        .subscribe("svc/echo", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let s = server.clone();
+    tokio::spawn(async move {
+        while let Some(m) = reqs.recv().await {
+            let mut body = b"echo:".to_vec();
+            body.extend_from_slice(&m.payload);
+            if let Some(r) = response_to(&m, body) {
+                let _ = s.publish_message(r).await;
+            }
+        }
+    });
+    let client = Client::connect(opts(broker.addr(), ProtocolVersion::V5))
+        .await
+        .expect("connect");
+    for i in 0..3 {
+        let mut req = Message::new("svc/echo", format!("{i}"), QoS::AtLeastOnce);
+        req.properties
+            .set(Property::UserProperty("k".into(), "v".into()));
+        let r = client.request(req, LONG).await.expect("response");
+        assert_eq!(r.payload, format!("echo:{i}").into_bytes());
+    }
+    client.disconnect().await.expect("disconnect");
+    server.disconnect().await.expect("disconnect");
+}
+
+/// With manual acks, a QoS 1 message not acknowledged is sent again (DUP) after the
+/// connection is lost, MQTT-4.4.0-1; once acknowledged it is not.
+#[tokio::test]
+async fn manual_ack_redelivered_after_cut_mqtt_4_4_0_1() {
+    let broker = Mosquitto::start().await;
+    let proxy = common::Proxy::start(broker.addr()).await;
+    let proxied = std::net::SocketAddr::from(([127, 0, 0, 1], proxy.port));
+    let o = scenarios::persistent(proxied, ProtocolVersion::V5, "manual-ack").manual_acks(true);
+    let client = Client::connect(o).await.expect("connect");
+    let mut sub = client
+        .subscribe("manual/t", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let publisher = Client::connect(opts(broker.addr(), ProtocolVersion::V5))
+        .await
+        .expect("connect");
+    publisher
+        .publish("manual/t", "m1", QoS::AtLeastOnce, false)
+        .await
+        .expect("publish");
+    let first = tokio::time::timeout(LONG, sub.recv())
+        .await
+        .expect("in time")
+        .expect("m1");
+    assert!(first.needs_ack());
+    proxy.cut();
+    let again = tokio::time::timeout(LONG, sub.recv())
+        .await
+        .expect("in time")
+        .expect("m1 again");
+    assert_eq!(&again.payload[..], b"m1");
+    again.ack().expect("ack");
+    assert!(!again.needs_ack());
+    publisher
+        .publish("manual/t", "m2", QoS::AtLeastOnce, false)
+        .await
+        .expect("publish");
+    let next = tokio::time::timeout(LONG, sub.recv())
+        .await
+        .expect("in time")
+        .expect("m2");
+    assert_eq!(&next.payload[..], b"m2");
+    next.ack().expect("ack");
+    client.disconnect().await.expect("disconnect");
+    publisher.disconnect().await.expect("disconnect");
+}
+
+#[tokio::test]
+async fn refused_connect_reports_the_reason_code() {
+    let broker = Mosquitto::start_with("").await;
+    // MQTT-3.1.3-8 (v3.1.1): an empty client id with Clean Session off is refused
+    // (identifier rejected).
+    let o = opts(broker.addr(), ProtocolVersion::V3_1_1)
+        .client_id("")
+        .clean_start(false);
+    let err = Client::connect(o).await.expect_err("refused");
+    assert_eq!(
+        err,
+        petrel_client::Error::Refused(ReasonCode::ClientIdentifierNotValid)
+    );
+    // Nothing listens: a transport error, not a hang.
+    let port = common::free_port();
+    let o = petrel_client::ConnectOptions::new("127.0.0.1", port);
+    assert!(matches!(
+        Client::connect(o).await,
+        Err(petrel_client::Error::Transport(_))
+    ));
+    let _ = Duration::ZERO;
+}
