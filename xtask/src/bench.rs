@@ -112,14 +112,21 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
 
     let mut brokers = Vec::new();
     if petreld.exists() {
+        // Limits raised so the idle-connection scenario fits (the defaults cap connections at
+        // 10,000); everything else is the default configuration.
         brokers.push(Broker {
             name: "petrel",
             command: vec![
                 petreld.display().to_string(),
+                "--config".into(),
+                "{dir}/petreld.toml".into(),
                 "--listen".into(),
                 "127.0.0.1:{port}".into(),
             ],
-            config: None,
+            config: Some((
+                "petreld.toml",
+                format!("[limits]\nmax_connections = {}\n", conns + 1000),
+            )),
         });
     } else {
         println!("!! target/release/petreld does not exist yet: Petrel is left out of this run");
@@ -254,7 +261,7 @@ fn bench_broker(
     let mut cmd = Command::new("taskset");
     cmd.args(["-c", "1"]).args(RAISE_NOFILE).arg(load);
     cmd.args(
-        format!("conn -c {conns} --concurrency 200 -k 60 --hold 5s --json --port {port}")
+        format!("conn -c {conns} --concurrency 50 -k 60 --hold 5s --json --port {port}")
             .split_whitespace(),
     );
     let mut conn_child = cmd
