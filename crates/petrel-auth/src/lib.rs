@@ -18,8 +18,8 @@ pub use passwd::{passwd, passwd_upgrade, PasswdAction, PasswdError, PasswdOutcom
 pub use password_file::{PasswordFile, PasswordFileError};
 pub use rate_limit::{AuthRateLimiter, RateLimitConfig, Verdict};
 pub use scram::{
-    ScramClient, ScramCredential, ScramCredentialStore, ScramError, ScramMechanism, ScramServer,
-    ScramStore, ServerStep,
+    set_scram_user_in_text, ScramClient, ScramCredential, ScramCredentialStore, ScramError,
+    ScramMechanism, ScramServer, ScramStore, ServerStep,
 };
 pub use traits::{
     allow_anonymous, AllowAll, AnonymousAuthenticator, AuthOutcome, AuthRequest, Authenticator,

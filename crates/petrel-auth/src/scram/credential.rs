@@ -167,7 +167,8 @@ where
 #[error("SCRAM credential file line {line}: {reason}")]
 #[non_exhaustive]
 pub struct ScramStoreError {
-    /// 1-based line number.
+    /// 1-based line number; 0 when the error is about an argument, not a line (an
+    /// invalid user name given to [`set_scram_user_in_text`]).
     pub line: usize,
     /// What is wrong.
     pub reason: &'static str,
@@ -231,6 +232,42 @@ impl ScramStore {
         lines.sort();
         lines.concat()
     }
+}
+
+/// Returns the text of a credential file with `username`'s lines replaced by
+/// `credentials` (an empty slice removes the user); other lines and comments are kept.
+/// `text` must itself be a valid credential file; the user name must not contain `:`,
+/// a control character or surrounding blanks, nor start with `#`.
+pub fn set_scram_user_in_text(
+    text: &str,
+    username: &str,
+    credentials: &[ScramCredential],
+) -> Result<String, ScramStoreError> {
+    ScramStore::parse(text)?;
+    let bad_name = username.is_empty()
+        || username.contains(':')
+        || username.chars().any(char::is_control)
+        || username.trim() != username
+        || username.starts_with('#');
+    if bad_name {
+        return Err(ScramStoreError {
+            line: 0,
+            reason: "invalid user name",
+        });
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let t = line.trim();
+        let is_user = !t.starts_with('#') && t.split_once(':').is_some_and(|(u, _)| u == username);
+        if !is_user {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    for c in credentials {
+        out.push_str(&format!("{username}:{c}\n"));
+    }
+    Ok(out)
 }
 
 impl ScramCredentialStore for ScramStore {

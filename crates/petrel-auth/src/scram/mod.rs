@@ -21,7 +21,9 @@ mod credential;
 mod server;
 
 pub use client::ScramClient;
-pub use credential::{ScramCredential, ScramCredentialStore, ScramStore, ScramStoreError};
+pub use credential::{
+    set_scram_user_in_text, ScramCredential, ScramCredentialStore, ScramStore, ScramStoreError,
+};
 pub use server::{ScramServer, ServerStep};
 
 use base64::engine::general_purpose::STANDARD as B64;

@@ -288,3 +288,33 @@ fn sha512_matches_python_reference() {
         }
     );
 }
+
+#[test]
+fn editing_a_credential_file() {
+    let a256 = ScramCredential::generate(ScramMechanism::Sha256, b"a", 4096);
+    let a512 = ScramCredential::generate(ScramMechanism::Sha512, b"a", 4096);
+    let b256 = ScramCredential::generate(ScramMechanism::Sha256, b"b", 4096);
+    let text = set_scram_user_in_text("# creds\n", "alice", &[a256.clone(), a512.clone()]).unwrap();
+    let text = set_scram_user_in_text(&text, "bob", std::slice::from_ref(&b256)).unwrap();
+    let store = ScramStore::parse(&text).unwrap();
+    assert_eq!(
+        store.credential(ScramMechanism::Sha512, "alice"),
+        Some(a512)
+    );
+    let new = ScramCredential::generate(ScramMechanism::Sha256, b"a2", 4096);
+    let text = set_scram_user_in_text(&text, "alice", std::slice::from_ref(&new)).unwrap();
+    assert!(text.starts_with("# creds\n"));
+    let store = ScramStore::parse(&text).unwrap();
+    assert_eq!(store.credential(ScramMechanism::Sha256, "alice"), Some(new));
+    assert_eq!(store.credential(ScramMechanism::Sha512, "alice"), None);
+    assert_eq!(store.credential(ScramMechanism::Sha256, "bob"), Some(b256));
+    let text = set_scram_user_in_text(&text, "alice", &[]).unwrap();
+    assert_eq!(
+        ScramStore::parse(&text)
+            .unwrap()
+            .credential(ScramMechanism::Sha256, "alice"),
+        None
+    );
+    assert!(set_scram_user_in_text(&text, "a:b", &[]).is_err());
+    assert!(set_scram_user_in_text("broken\n", "x", &[]).is_err());
+}
