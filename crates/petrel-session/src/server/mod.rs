@@ -4,6 +4,26 @@
 //! [`ServerSession::handle_bytes`], writes what [`ServerSession::encode_transmits`] produces,
 //! answers the events ([`ServerEvent`]) and hands messages for the client to
 //! [`ServerSession::deliver`].
+//!
+//! ## Lifecycle, as the broker drives it
+//!
+//! 1. A transport is accepted: `ServerSession::new(now, config)`. Read while
+//!    [`ServerSession::wants_input`] is true, feed [`ServerSession::handle_bytes`], then
+//!    write [`ServerSession::encode_transmits`], answer events, and arm a timer at
+//!    [`ServerSession::poll_timeout`] that calls [`ServerSession::handle_timeout`].
+//! 2. [`ServerEvent::Connect`]: authenticate (enhanced authentication goes through
+//!    [`ServerSession::send_auth`] and [`ServerEvent::Auth`]). If another connection holds
+//!    the client id, call `old.disconnect(now, ReasonCode::SessionTakenOver)` and
+//!    `old.take_state()`. Then [`ServerSession::accept`] with
+//!    [`AcceptParams::resume`] (the saved state; ignored when the CONNECT asked for a clean
+//!    start) or [`AcceptParams::new`], or [`ServerSession::reject`].
+//! 3. Traffic: [`ServerEvent::Publish`] (route it, then [`ServerSession::ack_publish`]),
+//!    [`ServerEvent::Subscribe`] ([`ServerSession::suback`]), [`ServerEvent::Unsubscribe`],
+//!    and [`ServerSession::deliver`] for messages routed to this client.
+//! 4. [`ServerEvent::Closed`]: write what is left in the transmits, close the transport,
+//!    publish the will (after [`ServerSession::will`]'s delay) when `publish_will` is set,
+//!    and keep [`ServerSession::take_state`] if [`ServerSession::session_expiry_interval`]
+//!    is not 0. Call [`ServerSession::connection_lost`] when the transport fails first.
 
 mod connect;
 mod inbound;
