@@ -23,6 +23,7 @@ use crate::retained::{RetainOutcome, RetainedIndex};
 use crate::security::Access;
 use crate::session::{Delivery, Owner, Session, SubInfo};
 use crate::topic::parse_filter;
+use petrel_topic::{TopicFilter, TopicName};
 
 /// Shared broker state.
 #[derive(Debug)]
@@ -119,10 +120,13 @@ impl Core {
     /// every matching session. Returns false when a store commit failed.
     pub async fn publish(&self, msg: Arc<Message>) -> bool {
         let mut ok = true;
+        let Ok(name) = TopicName::new(msg.topic.clone()) else {
+            return ok;
+        };
         if msg.retain {
-            let (outcome, op) = self
-                .retained
-                .apply(&msg, self.config.limits.max_retained_messages);
+            let (outcome, op) =
+                self.retained
+                    .apply(&name, &msg, self.config.limits.max_retained_messages);
             if let RetainOutcome::Full = outcome {
                 tracing::debug!(topic = %msg.topic, "retained message limit reached");
             }
@@ -134,7 +138,7 @@ impl Core {
             }
         }
         let origin = msg.origin.as_deref();
-        for t in self.index.route(&msg.topic, msg.qos, origin) {
+        for t in self.index.route(&name, msg.qos, origin) {
             let delivery = Delivery {
                 msg: msg.clone(),
                 qos: t.qos,
@@ -197,7 +201,7 @@ impl Core {
         let subs: Vec<ByteString> = session.lock().subscriptions.keys().cloned().collect();
         for raw in subs {
             if let Ok(parsed) = parse_filter(&raw, usize::MAX) {
-                self.index.unsubscribe(&parsed, &session.client_id);
+                self.index.unsubscribe(&parsed, session);
             }
         }
         session.discard(&self.metrics);
@@ -297,7 +301,7 @@ impl Core {
             return false;
         };
         session.lock().subscriptions.remove(raw);
-        self.index.unsubscribe(&parsed, &session.client_id)
+        self.index.unsubscribe(&parsed, session)
     }
 
     /// Restores sessions and retained messages from the store at start-up.
@@ -336,7 +340,13 @@ impl Core {
     }
 
     /// Sends retained messages matching a new subscription to the session.
-    pub fn send_retained(&self, session: &Session, filter: &str, qos: QoS, sub_id: Option<u32>) {
+    pub fn send_retained(
+        &self,
+        session: &Session,
+        filter: &TopicFilter,
+        qos: QoS,
+        sub_id: Option<u32>,
+    ) {
         for msg in self.retained.matching(filter, Instant::now()) {
             let delivery = Delivery {
                 qos: msg.qos.min(qos),

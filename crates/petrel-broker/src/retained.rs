@@ -1,15 +1,14 @@
 //! Retained messages: one per topic, replaced by a newer one, deleted by an empty payload
-//! (MQTT-3.3.1-5, MQTT-3.3.1-6, MQTT-3.3.1-7).
+//! (MQTT-3.3.1-5, MQTT-3.3.1-6, MQTT-3.3.1-7). Stored in `petrel-topic`'s
+//! [`RetainedIndex`], whose wildcard look-ups skip `$` topics (MQTT-4.7.2-1).
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use bytestring::ByteString;
 use petrel_store::{Op, StoredMessage};
+use petrel_topic::{RetainedIndex as TopicRetained, TopicFilter, TopicName};
 use tokio::time::Instant;
 
 use crate::message::Message;
-use crate::topic::matches;
 
 /// What a retained PUBLISH did to the store.
 #[derive(Debug)]
@@ -23,47 +22,67 @@ pub(crate) enum RetainOutcome {
 }
 
 /// The retained messages, by topic.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RetainedIndex {
-    map: RwLock<HashMap<ByteString, Arc<Message>>>,
+    inner: RwLock<TopicRetained<Arc<Message>>>,
+}
+
+impl Default for RetainedIndex {
+    fn default() -> Self {
+        Self {
+            inner: RwLock::new(TopicRetained::new()),
+        }
+    }
 }
 
 impl RetainedIndex {
     /// Number of retained messages.
     pub fn len(&self) -> usize {
-        self.map.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Applies a PUBLISH with RETAIN=1 and returns the store operation that persists it.
-    pub fn apply(&self, msg: &Arc<Message>, max: usize) -> (RetainOutcome, Option<Op>) {
-        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+    pub fn apply(
+        &self,
+        name: &TopicName,
+        msg: &Arc<Message>,
+        max: usize,
+    ) -> (RetainOutcome, Option<Op>) {
+        let mut map = self.inner.write().unwrap_or_else(|e| e.into_inner());
         if msg.payload.is_empty() {
             // MQTT-3.3.1-6/-7: an empty payload deletes and is not stored itself.
             let op = map
-                .remove(&msg.topic)
+                .remove(name)
                 .map(|_| Op::DeleteRetained(msg.topic.clone()));
             return (RetainOutcome::Deleted, op);
         }
-        if map.len() >= max && !map.contains_key(&msg.topic) {
+        if map.len() >= max && map.get(name).is_none() {
             return (RetainOutcome::Full, None);
         }
-        map.insert(msg.topic.clone(), msg.clone());
+        map.insert(name.clone(), msg.clone());
         (RetainOutcome::Stored, Some(Op::PutRetained(to_stored(msg))))
     }
 
     /// Inserts a message loaded from the store.
     pub fn restore(&self, msg: Arc<Message>) {
-        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        map.insert(msg.topic.clone(), msg);
+        if let Ok(name) = TopicName::new(msg.topic.clone()) {
+            self.inner
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name, msg);
+        }
     }
 
     /// Retained messages whose topic matches `filter`, dropping expired ones.
-    pub fn matching(&self, filter: &str, now: Instant) -> Vec<Arc<Message>> {
-        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        map.values()
-            .filter(|m| !m.expired(now) && matches(filter, &m.topic))
-            .cloned()
-            .collect()
+    pub fn matching(&self, filter: &TopicFilter, now: Instant) -> Vec<Arc<Message>> {
+        let map = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        map.for_each_match(filter, |_, m| {
+            if !m.expired(now) {
+                out.push(m.clone());
+            }
+        });
+        out
     }
 }
 

@@ -11,7 +11,6 @@ use petrel_codec::{
     ConnAck, Connect, DecodeError, Packet, Properties, Property, ProtocolVersion, ReasonCode,
 };
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -20,11 +19,12 @@ use crate::core::Core;
 use crate::message::Message;
 use crate::metrics::Metrics;
 use crate::topic::validate_name;
+use crate::transport::{ConnRead as OwnedReadHalf, ConnWrite as OwnedWriteHalf, Peer};
 
 static ASSIGNED: AtomicU64 = AtomicU64::new(1);
 
 /// Refuses a CONNECT with a CONNACK carrying `reason`, then closes.
-async fn refuse(wr: &mut OwnedWriteHalf, version: ProtocolVersion, reason: ReasonCode) {
+pub(super) async fn refuse(wr: &mut OwnedWriteHalf, version: ProtocolVersion, reason: ReasonCode) {
     let mut buf = BytesMut::new();
     let ack = ConnAck {
         session_present: false,
@@ -41,6 +41,7 @@ async fn refuse(wr: &mut OwnedWriteHalf, version: ProtocolVersion, reason: Reaso
 /// Returns `None` when the connection was refused or closed.
 pub(super) async fn accept(
     core: &Arc<Core>,
+    peer: &Peer,
     rd: &mut OwnedReadHalf,
     wr: &mut OwnedWriteHalf,
     inbuf: &mut BytesMut,
@@ -91,21 +92,20 @@ pub(super) async fn accept(
         }
     };
     gauge.update(inbuf);
-    establish(core, wr, *connect).await
+    // Authentication (passwords, certificates, enhanced) before anything else.
+    let login = super::access::login(core, peer, &connect, rd, wr, inbuf, deadline).await?;
+    establish(core, wr, *connect, login).await
 }
 
 async fn establish(
     core: &Arc<Core>,
     wr: &mut OwnedWriteHalf,
     connect: Connect,
+    login: super::access::Login,
 ) -> Option<(Conn, oneshot::Receiver<ReasonCode>)> {
     let v = connect.protocol;
     let limits = &core.config.limits;
     let props = &connect.properties;
-    if props.authentication_method().is_some() {
-        refuse(wr, v, ReasonCode::BadAuthenticationMethod).await;
-        return None;
-    }
     if props.user_properties().count() > limits.max_user_properties {
         refuse(wr, v, ReasonCode::QuotaExceeded).await;
         return None;
@@ -186,12 +186,16 @@ async fn establish(
         if props.session_expiry_interval().is_some_and(|e| e > expiry) {
             properties.set(Property::SessionExpiryInterval(expiry));
         }
+        for p in login.properties {
+            properties.set(p);
+        }
     }
     let mut conn = Conn {
         core: core.clone(),
         conn_id,
         version: v,
         client_id,
+        username: login.username,
         session,
         out: BytesMut::new(),
         keep_alive: Duration::from_secs(u64::from(keep_alive)),

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::{Close, Conn};
 use crate::message::Message;
 use crate::metrics::Metrics;
+use crate::security::config::Mqtt3PublishDenied::Disconnect;
 use crate::session::{Phase, SubInfo};
 use crate::topic::{parse_filter, validate_name, TopicError};
 
@@ -80,7 +81,7 @@ impl Conn {
             }
         }
         match validate_name(&topic, self.core.config.limits.max_topic_levels) {
-            Ok(()) => Some(topic),
+            Ok(_) => Some(topic),
             Err(TopicError::Empty) => {
                 self.protocol_error(ReasonCode::ProtocolError, "MQTT-4.7.3-1");
                 None
@@ -126,9 +127,17 @@ impl Conn {
             }
         }
         let mut reason = ReasonCode::Success;
-        if topic.starts_with("$SYS") {
+        let sys = topic.starts_with("$SYS");
+        if sys {
             // Clients cannot publish to $SYS.
             reason = ReasonCode::NotAuthorized;
+        } else if !self.may_publish(&topic) {
+            // CHECKLIST 19: MQTT 5 gets 0x87; MQTT 3 an ack (message dropped) or a close.
+            reason = ReasonCode::NotAuthorized;
+            if !self.version.is_v5() && self.core.access.mqtt3_publish_denied == Disconnect {
+                self.protocol_error(ReasonCode::NotAuthorized, "publish not authorized");
+                return;
+            }
         } else {
             let msg = Message::new(
                 topic,
@@ -153,7 +162,9 @@ impl Conn {
             reason = ReasonCode::Success;
         }
         let properties = if reason.is_error() && self.version.is_v5() {
-            let text = if reason == ReasonCode::NotAuthorized {
+            let text = if reason == ReasonCode::NotAuthorized && !sys {
+                "not authorized"
+            } else if reason == ReasonCode::NotAuthorized {
                 "$SYS is read-only"
             } else {
                 "not stored"
@@ -273,7 +284,12 @@ impl Conn {
                     continue;
                 }
             };
-            if parsed.group.is_some() && opts.no_local {
+            if !self.may_subscribe(parsed.filter().as_str()) {
+                // CHECKLIST 19: SUBACK 0x87 (MQTT 5) or 0x80 (MQTT 3).
+                reasons.push(refused(ReasonCode::NotAuthorized));
+                continue;
+            }
+            if parsed.is_shared() && opts.no_local {
                 // MQTT-3.8.3-4
                 self.protocol_error(ReasonCode::ProtocolError, "MQTT-3.8.3-4");
                 return;
@@ -308,8 +324,8 @@ impl Conn {
                 RetainHandling::DoNotSend => false,
             };
             // Shared subscriptions get no retained messages (MQTT-4.8.2-?; section 4.8.2).
-            if send && parsed.group.is_none() {
-                retained.push((parsed.filter.to_owned(), opts.qos));
+            if send && !parsed.is_shared() {
+                retained.push((parsed.filter().clone(), opts.qos));
             }
         }
         // Ack only after commit.

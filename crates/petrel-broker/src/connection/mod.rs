@@ -1,6 +1,7 @@
 //! One task per connection: it reads bytes, decodes packets, applies them to its session,
 //! drains the session queue into one write buffer per wake-up and writes it at once.
 
+mod access;
 mod handshake;
 mod inbound;
 mod outbound;
@@ -13,8 +14,6 @@ use bytes::BytesMut;
 use bytestring::ByteString;
 use petrel_codec::{Disconnect, Packet, Properties, Property, ProtocolVersion, ReasonCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -22,6 +21,7 @@ use crate::core::Core;
 use crate::message::Message;
 use crate::metrics::Metrics;
 use crate::session::Session;
+use crate::transport::{ConnRead as OwnedReadHalf, ConnWrite as OwnedWriteHalf, Peer, Stream};
 
 /// Read size per `read` call; the buffer grows only as bytes arrive.
 const READ_CHUNK: usize = 8 * 1024;
@@ -77,6 +77,8 @@ pub(crate) struct Conn {
     conn_id: u64,
     version: ProtocolVersion,
     client_id: ByteString,
+    /// The authenticated user name, for authorisation.
+    username: Option<ByteString>,
     session: Arc<Session>,
     out: BytesMut,
     keep_alive: Duration,
@@ -90,18 +92,14 @@ pub(crate) struct Conn {
     close: Option<Close>,
 }
 
-/// Serves one TCP connection until it closes.
-pub(crate) async fn serve(core: Arc<Core>, stream: TcpStream) {
-    let ip = stream
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+/// Serves one connection (any transport) until it closes.
+pub(crate) async fn serve(core: Arc<Core>, stream: Stream, peer: Peer) {
+    let ip = peer.ip;
     let Some(pending) = core.pending_guard(ip) else {
         tracing::debug!(%ip, "too many connections pending CONNECT from this address");
         Metrics::add(&core.metrics.connections_refused, 1);
         return;
     };
-    let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let mut inbuf = BytesMut::new();
     let mut gauge = BufGauge {
@@ -109,7 +107,7 @@ pub(crate) async fn serve(core: Arc<Core>, stream: TcpStream) {
         reported: 0,
     };
     let Some((mut conn, kick)) =
-        handshake::accept(&core, &mut rd, &mut wr, &mut inbuf, &mut gauge).await
+        handshake::accept(&core, &peer, &mut rd, &mut wr, &mut inbuf, &mut gauge).await
     else {
         return;
     };
@@ -144,7 +142,8 @@ impl Conn {
             return true;
         }
         let n = self.out.len();
-        let ok = wr.write_all(&self.out).await.is_ok();
+        // TLS and WebSocket streams buffer: flush (a no-op on TCP).
+        let ok = wr.write_all(&self.out).await.is_ok() && wr.flush().await.is_ok();
         self.out.clear();
         if ok {
             Metrics::add(&self.core.metrics.bytes_sent, n as u64);

@@ -42,6 +42,10 @@ impl Conn {
                 Metrics::add(&metrics.messages_expired, 1);
                 continue;
             }
+            if !self.may_deliver(&d.msg.topic) {
+                // CHECKLIST 19: ACLs are checked at every delivery.
+                continue;
+            }
             if d.qos == QoS::AtMostOnce {
                 self.encode_publish(&d, None, false, now);
                 continue;

@@ -10,11 +10,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use petrel_auth::scram::ScramStoreError;
 use petrel_auth::{
     Acl, AclError, AnonymousAuthenticator, AuthOutcome, AuthRateLimiter, AuthRequest,
     Authenticator, Authorizer, ClientInfo, EnhancedAuthenticator, PasswordFile,
-    PasswordFileAuthenticator, PasswordFileError, RateLimitConfig, ScramAuthenticator,
-    ScramStore, ScramStoreError, Verdict,
+    PasswordFileAuthenticator, PasswordFileError, RateLimitConfig, ScramAuthenticator, ScramStore,
+    Verdict,
 };
 use tokio::sync::Semaphore;
 

@@ -26,10 +26,18 @@ fn reject(status: StatusCode, why: &str) -> ErrorResponse {
     response
 }
 
-/// Checks the request path and picks the subprotocol.
-fn negotiate(path: &str, request: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
+/// Checks the request path and picks the subprotocol. (The error type is tungstenite's.)
+#[allow(clippy::result_large_err)]
+fn negotiate(
+    path: &str,
+    request: &Request,
+    mut response: Response,
+) -> Result<Response, ErrorResponse> {
     if request.uri().path() != path {
-        return Err(reject(StatusCode::NOT_FOUND, "no MQTT endpoint at this path"));
+        return Err(reject(
+            StatusCode::NOT_FOUND,
+            "no MQTT endpoint at this path",
+        ));
     }
     let offered: Vec<&str> = request
         .headers()
@@ -57,6 +65,7 @@ fn negotiate(path: &str, request: &Request, mut response: Response) -> Result<Re
 }
 
 /// Runs the server handshake on `stream`.
+#[allow(clippy::result_large_err)]
 pub(super) async fn accept<S>(stream: S, path: &str, max_size: usize) -> io::Result<WsStream<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,

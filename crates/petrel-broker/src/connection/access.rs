@@ -1,0 +1,239 @@
+//! Authentication during the CONNECT handshake (user name and password, client
+//! certificate, MQTT 5 enhanced authentication with AUTH packets) and the authorisation
+//! checks of an established connection.
+
+use bytes::BytesMut;
+use bytestring::ByteString;
+use petrel_auth::{AuthOutcome, EnhancedStep};
+use petrel_codec::{Auth, Connect, Packet, Properties, Property, ProtocolVersion, ReasonCode};
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+
+use super::handshake::refuse;
+use super::{read_more, Conn};
+use crate::core::Core;
+use crate::metrics::Metrics;
+use crate::transport::{CertIdentity, ConnRead, ConnWrite, Peer};
+
+/// Who logged in, and what the CONNACK adds (enhanced authentication's final data).
+#[derive(Debug, Default)]
+pub(super) struct Login {
+    /// The user name used for authorisation.
+    pub username: Option<ByteString>,
+    /// Properties for the CONNACK.
+    pub properties: Vec<Property>,
+}
+
+/// Authenticates a CONNECT. On failure the CONNACK refusal has been sent: MQTT 5 0x86
+/// (bad user name or password) or 0x87 (not authorised), MQTT 3 return codes 4 or 5.
+pub(super) async fn login(
+    core: &Core,
+    peer: &Peer,
+    connect: &Connect,
+    rd: &mut ConnRead,
+    wr: &mut ConnWrite,
+    inbuf: &mut BytesMut,
+    deadline: Instant,
+) -> Option<Login> {
+    let v = connect.protocol;
+    let access = &core.access;
+    if peer.cn_is_username {
+        // The verified certificate is the credential.
+        return match &peer.identity {
+            CertIdentity::Name(cn) => Some(Login {
+                username: Some(ByteString::from(cn.as_str())),
+                properties: Vec::new(),
+            }),
+            CertIdentity::None | CertIdentity::Invalid => {
+                tracing::debug!(ip = %peer.ip, "no usable certificate common name");
+                refuse(wr, v, ReasonCode::NotAuthorized).await;
+                None
+            }
+        };
+    }
+    if let Some(method) = connect.properties.authentication_method() {
+        return enhanced(core, peer.ip, v, &method, connect, rd, wr, inbuf, deadline).await;
+    }
+    if access.open() {
+        return Some(Login {
+            username: connect.username.clone(),
+            properties: Vec::new(),
+        });
+    }
+    let user = connect.username.as_deref();
+    if !access.admitted(Some(peer.ip), user) {
+        // CHECKLIST 20: too many failures; refused without checking.
+        tracing::debug!(ip = %peer.ip, ?user, "authentication rate limited");
+        Metrics::add(&core.metrics.connections_refused, 1);
+        refuse(wr, v, ReasonCode::BadUserNameOrPassword).await;
+        return None;
+    }
+    let outcome = access
+        .authenticate(
+            &connect.client_id,
+            user,
+            connect.password.as_deref(),
+            Some(peer.ip),
+        )
+        .await;
+    match outcome {
+        AuthOutcome::Accepted { username } => {
+            access.record(true, Some(peer.ip), user);
+            Some(Login {
+                username: username.map(ByteString::from),
+                properties: Vec::new(),
+            })
+        }
+        refused => {
+            access.record(false, Some(peer.ip), user);
+            let reason = if refused == AuthOutcome::BadCredentials {
+                ReasonCode::BadUserNameOrPassword
+            } else {
+                ReasonCode::NotAuthorized
+            };
+            tracing::debug!(ip = %peer.ip, ?user, ?reason, "authentication failed");
+            refuse(wr, v, reason).await;
+            None
+        }
+    }
+}
+
+/// MQTT 5 enhanced authentication (section 4.12): AUTH 0x18 exchanges until the
+/// authenticator succeeds (CONNACK with the final data) or fails (CONNACK 0x86).
+#[allow(clippy::too_many_arguments)]
+async fn enhanced(
+    core: &Core,
+    ip: std::net::IpAddr,
+    v: ProtocolVersion,
+    method: &ByteString,
+    connect: &Connect,
+    rd: &mut ConnRead,
+    wr: &mut ConnWrite,
+    inbuf: &mut BytesMut,
+    deadline: Instant,
+) -> Option<Login> {
+    let access = &core.access;
+    let exchange = access.enhanced.as_ref().and_then(|e| e.start(method));
+    let Some(mut exchange) = exchange else {
+        refuse(wr, v, ReasonCode::BadAuthenticationMethod).await;
+        return None;
+    };
+    if !access.admitted(Some(ip), None) {
+        refuse(wr, v, ReasonCode::BadUserNameOrPassword).await;
+        return None;
+    }
+    let mut data = connect
+        .properties
+        .authentication_data()
+        .map(|d| d.to_vec())
+        .unwrap_or_default();
+    loop {
+        let (back, step) = access
+            .blocking(move || {
+                let step = exchange.step(&data);
+                (exchange, step)
+            })
+            .await?;
+        exchange = back;
+        match step {
+            EnhancedStep::Continue(challenge) => {
+                let auth = Auth {
+                    reason: ReasonCode::ContinueAuthentication,
+                    properties: Properties::new()
+                        .with(Property::AuthenticationMethod(method.clone()))
+                        .with(Property::AuthenticationData(challenge.into())),
+                };
+                let mut buf = BytesMut::new();
+                if Packet::Auth(auth).encode(v, &mut buf).is_err()
+                    || wr.write_all(&buf).await.is_err()
+                    || wr.flush().await.is_err()
+                {
+                    return None;
+                }
+                match next_packet(core, rd, inbuf, deadline).await? {
+                    Packet::Auth(a)
+                        if a.reason == ReasonCode::ContinueAuthentication
+                            && a.properties.authentication_method().as_ref() == Some(method) =>
+                    {
+                        data = a
+                            .properties
+                            .authentication_data()
+                            .map(|d| d.to_vec())
+                            .unwrap_or_default();
+                    }
+                    Packet::Disconnect(_) => return None,
+                    _ => {
+                        // MQTT-4.12.0-4 / -5: only AUTH with the same method may follow.
+                        Metrics::add(&core.metrics.protocol_errors, 1);
+                        refuse(wr, v, ReasonCode::ProtocolError).await;
+                        return None;
+                    }
+                }
+            }
+            EnhancedStep::Success { data, username } => {
+                access.record(true, Some(ip), Some(&username));
+                let mut properties = vec![Property::AuthenticationMethod(method.clone())];
+                if let Some(d) = data {
+                    properties.push(Property::AuthenticationData(d.into()));
+                }
+                return Some(Login {
+                    username: Some(ByteString::from(username)),
+                    properties,
+                });
+            }
+            _ => {
+                access.record(false, Some(ip), None);
+                refuse(wr, v, ReasonCode::BadUserNameOrPassword).await;
+                return None;
+            }
+        }
+    }
+}
+
+/// Reads the next packet during the handshake; `None` on close, timeout or bad bytes.
+async fn next_packet(
+    core: &Core,
+    rd: &mut ConnRead,
+    inbuf: &mut BytesMut,
+    deadline: Instant,
+) -> Option<Packet> {
+    let max = core.config.limits.max_packet_size;
+    loop {
+        if let Some(p) = petrel_codec::decode(inbuf, ProtocolVersion::V5, max).ok()? {
+            return Some(p);
+        }
+        let n = tokio::time::timeout_at(deadline, read_more(rd, inbuf, &core.metrics))
+            .await
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+    }
+}
+
+impl Conn {
+    /// Whether this client may publish to `topic` (else 0x87, MQTT-3.3.5 / CHECKLIST 19).
+    pub(super) fn may_publish(&self, topic: &str) -> bool {
+        let user = self.username.as_deref();
+        self.core
+            .access
+            .allows(&self.client_id, user, |a, c| a.can_publish(c, topic))
+    }
+
+    /// Whether this client may subscribe with `filter` (else SUBACK 0x87 / 0x80).
+    pub(super) fn may_subscribe(&self, filter: &str) -> bool {
+        let user = self.username.as_deref();
+        self.core
+            .access
+            .allows(&self.client_id, user, |a, c| a.can_subscribe(c, filter))
+    }
+
+    /// Whether a message on `topic` may be delivered to this client (checked at every
+    /// delivery, so a revoked rule also stops existing subscriptions).
+    pub(super) fn may_deliver(&self, topic: &str) -> bool {
+        let user = self.username.as_deref();
+        self.core
+            .access
+            .allows(&self.client_id, user, |a, c| a.can_deliver(c, topic))
+    }
+}
