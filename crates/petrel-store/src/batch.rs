@@ -2,13 +2,17 @@
 
 use bytestring::ByteString;
 
-use crate::{StoredMessage, StoredSession, StoredSubscription};
+use petrel_codec::PacketId;
+
+use crate::{MessageId, QueueTarget, StoredMessage, StoredSession, StoredSubscription, StoredWill};
 
 /// One change to the stored state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Op {
-    /// Creates or replaces a whole session.
+    /// Creates or replaces a session: its expiry, subscriptions and `pending` list. The
+    /// message queue, incoming QoS 2 identifiers and will of an existing session are kept
+    /// (they are changed by their own operations); those fields of the record are ignored.
     PutSession(StoredSession),
     /// Deletes a session and everything it holds.
     DeleteSession(ByteString),
@@ -31,6 +35,89 @@ pub enum Op {
     PutRetained(StoredMessage),
     /// Deletes the retained message of a topic.
     DeleteRetained(ByteString),
+    /// Stores a message once and queues it for each target session that exists (targets
+    /// without a stored session are skipped). A message queued for nobody is not kept.
+    Enqueue {
+        /// Id of the message; must not be in use.
+        message_id: MessageId,
+        /// The message.
+        message: StoredMessage,
+        /// The sessions that receive it.
+        targets: Vec<QueueTarget>,
+    },
+    /// Records that a queued message was sent to a session with a packet identifier
+    /// (state [`crate::DeliveryState::Sent`]).
+    MarkSent {
+        /// Client identifier.
+        client_id: ByteString,
+        /// The message.
+        message_id: MessageId,
+        /// Packet identifier of the PUBLISH.
+        packet_id: PacketId,
+    },
+    /// QoS 2: records that PUBREC was received and PUBREL sent for an outgoing packet
+    /// identifier (state [`crate::DeliveryState::Released`]).
+    MarkReleased {
+        /// Client identifier.
+        client_id: ByteString,
+        /// Packet identifier of the PUBLISH.
+        packet_id: PacketId,
+    },
+    /// Removes an outgoing message when its PUBACK (QoS 1) or PUBCOMP (QoS 2) arrives.
+    Complete {
+        /// Client identifier.
+        client_id: ByteString,
+        /// Packet identifier of the PUBLISH.
+        packet_id: PacketId,
+    },
+    /// Removes a message from a session's queue without an acknowledgement (QoS 0 sent,
+    /// expired, dropped by a queue limit).
+    Dequeue {
+        /// Client identifier.
+        client_id: ByteString,
+        /// The message.
+        message_id: MessageId,
+    },
+    /// Records an incoming QoS 2 packet identifier whose PUBREL has not arrived yet.
+    AddIncomingQos2 {
+        /// Client identifier.
+        client_id: ByteString,
+        /// Packet identifier.
+        packet_id: PacketId,
+    },
+    /// Forgets an incoming QoS 2 packet identifier (PUBREL received).
+    RemoveIncomingQos2 {
+        /// Client identifier.
+        client_id: ByteString,
+        /// Packet identifier.
+        packet_id: PacketId,
+    },
+    /// Sets the will of an existing session.
+    SetWill {
+        /// Client identifier.
+        client_id: ByteString,
+        /// The will.
+        will: StoredWill,
+    },
+    /// Removes the will of a session.
+    ClearWill(ByteString),
+    /// Changes the expiry of an existing session.
+    SetSessionExpiry {
+        /// Client identifier.
+        client_id: ByteString,
+        /// Session expiry interval in seconds.
+        expiry_interval: u32,
+        /// Absolute expiry time (milliseconds since the Unix epoch), `None` while a client
+        /// is connected or when the session never expires.
+        expires_at_ms: Option<u64>,
+    },
+    /// Removes what has expired at `now_ms` (milliseconds since the Unix epoch): sessions
+    /// whose `expires_at_ms` has passed (with everything they hold), queued messages not
+    /// yet sent whose expiry has passed, and expired retained messages.
+    Expire {
+        /// The current time.
+        now_ms: u64,
+    },
 }
 
 /// Operations committed together, atomically and in order.

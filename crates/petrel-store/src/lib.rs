@@ -26,14 +26,18 @@
 
 mod batch;
 mod memory;
+mod queue;
 mod record;
+mod sqlite;
 
 use core::future::Future;
 use core::pin::Pin;
 
 pub use batch::{Batch, Op};
 pub use memory::MemoryStore;
+pub use queue::{DeliveryState, MessageId, PendingDelivery, QueueTarget, StoredWill};
 pub use record::{Snapshot, StoredMessage, StoredSession, StoredSubscription};
+pub use sqlite::{Durability, FaultSwitch, SqliteOptions, SqliteStore, DATABASE_FILE};
 
 /// The future returned by [`Store`] methods. Boxed so that the trait can be used as
 /// `Arc<dyn Store>`.

@@ -5,7 +5,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use bytestring::ByteString;
 
-use crate::{Batch, Op, Snapshot, Store, StoreError, StoreFuture, StoredMessage, StoredSession};
+use crate::{
+    Batch, DeliveryState, Op, PendingDelivery, Snapshot, Store, StoreError, StoreFuture,
+    StoredMessage, StoredSession,
+};
 
 #[derive(Debug, Default)]
 struct State {
@@ -17,7 +20,15 @@ struct State {
 impl State {
     fn apply(&mut self, op: Op) {
         match op {
-            Op::PutSession(session) => {
+            Op::PutSession(mut session) => {
+                session.queue.clear();
+                session.incoming_qos2.clear();
+                session.will = None;
+                if let Some(old) = self.sessions.remove(&session.client_id) {
+                    session.queue = old.queue;
+                    session.incoming_qos2 = old.incoming_qos2;
+                    session.will = old.will;
+                }
                 self.sessions.insert(session.client_id.clone(), session);
             }
             Op::DeleteSession(client_id) => {
@@ -51,7 +62,125 @@ impl State {
             Op::DeleteRetained(topic) => {
                 self.retained.remove(&topic);
             }
+            other => self.apply_message_op(other),
         }
+    }
+
+    /// The per-message operations (queues, in-flight state, wills, expiry).
+    fn apply_message_op(&mut self, op: Op) {
+        match op {
+            Op::Enqueue {
+                message_id,
+                message,
+                targets,
+            } => {
+                for target in &targets {
+                    if let Some(session) = self.sessions.get_mut(&target.client_id) {
+                        let entry = PendingDelivery::new(message_id, message.clone(), target);
+                        let at = session
+                            .queue
+                            .partition_point(|p| p.message_id <= message_id);
+                        session.queue.insert(at, entry);
+                    }
+                }
+            }
+            Op::MarkSent {
+                client_id,
+                message_id,
+                packet_id,
+            } => {
+                if let Some(entry) = self.entry_by(&client_id, |p| p.message_id == message_id) {
+                    entry.packet_id = Some(packet_id);
+                    entry.state = DeliveryState::Sent;
+                }
+            }
+            Op::MarkReleased {
+                client_id,
+                packet_id,
+            } => {
+                if let Some(entry) = self.entry_by(&client_id, |p| p.packet_id == Some(packet_id)) {
+                    entry.state = DeliveryState::Released;
+                }
+            }
+            Op::Complete {
+                client_id,
+                packet_id,
+            } => self.remove_by(&client_id, |p| p.packet_id == Some(packet_id)),
+            Op::Dequeue {
+                client_id,
+                message_id,
+            } => self.remove_by(&client_id, |p| p.message_id == message_id),
+            Op::AddIncomingQos2 {
+                client_id,
+                packet_id,
+            } => {
+                if let Some(session) = self.sessions.get_mut(&client_id) {
+                    if let Err(at) = session.incoming_qos2.binary_search(&packet_id) {
+                        session.incoming_qos2.insert(at, packet_id);
+                    }
+                }
+            }
+            Op::RemoveIncomingQos2 {
+                client_id,
+                packet_id,
+            } => {
+                if let Some(session) = self.sessions.get_mut(&client_id) {
+                    session.incoming_qos2.retain(|p| *p != packet_id);
+                }
+            }
+            Op::SetWill { client_id, will } => {
+                if let Some(session) = self.sessions.get_mut(&client_id) {
+                    session.will = Some(will);
+                }
+            }
+            Op::ClearWill(client_id) => {
+                if let Some(session) = self.sessions.get_mut(&client_id) {
+                    session.will = None;
+                }
+            }
+            Op::SetSessionExpiry {
+                client_id,
+                expiry_interval,
+                expires_at_ms,
+            } => {
+                if let Some(session) = self.sessions.get_mut(&client_id) {
+                    session.expiry_interval = expiry_interval;
+                    session.expires_at_ms = expires_at_ms;
+                }
+            }
+            Op::Expire { now_ms } => self.expire(now_ms),
+            // The session and retained operations are handled by `apply`.
+            _ => {}
+        }
+    }
+
+    fn entry_by(
+        &mut self,
+        client_id: &ByteString,
+        pred: impl Fn(&PendingDelivery) -> bool,
+    ) -> Option<&mut PendingDelivery> {
+        self.sessions
+            .get_mut(client_id)?
+            .queue
+            .iter_mut()
+            .find(|p| pred(p))
+    }
+
+    fn remove_by(&mut self, client_id: &ByteString, pred: impl Fn(&PendingDelivery) -> bool) {
+        if let Some(session) = self.sessions.get_mut(client_id) {
+            session.queue.retain(|p| !pred(p));
+        }
+    }
+
+    fn expire(&mut self, now_ms: u64) {
+        let passed = |at: Option<u64>| at.is_some_and(|at| at <= now_ms);
+        self.sessions.retain(|_, s| !passed(s.expires_at_ms));
+        for session in self.sessions.values_mut() {
+            session
+                .queue
+                .retain(|p| p.state != DeliveryState::Queued || !passed(p.message.expires_at_ms));
+        }
+        self.retained.retain(|_, m| !passed(m.expires_at_ms));
     }
 }
 
@@ -107,6 +236,12 @@ impl Store for MemoryStore {
         let snapshot = Snapshot {
             sessions: state.sessions.values().cloned().collect(),
             retained: state.retained.values().cloned().collect(),
+            max_message_id: state
+                .sessions
+                .values()
+                .flat_map(|s| s.queue.iter().map(|p| p.message_id))
+                .max()
+                .unwrap_or(0),
         };
         drop(state);
         Box::pin(async move { Ok(snapshot) })

@@ -4,6 +4,8 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use petrel_codec::{Properties, QoS, SubscriptionOptions};
 
+use crate::queue::{PendingDelivery, StoredWill};
+
 /// An application message as the broker stores it (retained, queued or in flight).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -91,8 +93,19 @@ pub struct StoredSession {
     pub expiry_interval: u32,
     /// Subscriptions, in the order they were made.
     pub subscriptions: Vec<StoredSubscription>,
-    /// Messages waiting for delivery or acknowledgement, oldest first.
+    /// Messages waiting for delivery or acknowledgement, oldest first. Written whole by
+    /// [`crate::Op::PutSession`]; the per-message operations use [`StoredSession::queue`].
     pub pending: Vec<StoredMessage>,
+    /// Absolute time (milliseconds since the Unix epoch) at which the session expires while
+    /// no client is connected; `None` while connected or when it never expires.
+    pub expires_at_ms: Option<u64>,
+    /// The will of the session, if one is pending.
+    pub will: Option<StoredWill>,
+    /// Queued and in-flight outgoing messages, ordered by message id (oldest first).
+    /// Managed by [`crate::Op::Enqueue`] and the operations that follow a delivery.
+    pub queue: Vec<PendingDelivery>,
+    /// Incoming QoS 2 packet identifiers whose PUBREL has not arrived yet, ascending.
+    pub incoming_qos2: Vec<petrel_codec::PacketId>,
 }
 
 impl StoredSession {
@@ -103,6 +116,10 @@ impl StoredSession {
             expiry_interval,
             subscriptions: Vec::new(),
             pending: Vec::new(),
+            expires_at_ms: None,
+            will: None,
+            queue: Vec::new(),
+            incoming_qos2: Vec::new(),
         }
     }
 }
@@ -115,4 +132,7 @@ pub struct Snapshot {
     pub sessions: Vec<StoredSession>,
     /// Retained messages, ordered by topic.
     pub retained: Vec<StoredMessage>,
+    /// The highest message id held in any queue (0 when none): after a restart the broker
+    /// numbers new messages above it.
+    pub max_message_id: u64,
 }
