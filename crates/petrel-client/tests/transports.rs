@@ -157,6 +157,8 @@ async fn ws_bridge(target: std::net::SocketAddr, tls: Option<tokio_rustls::TlsAc
                     Some(acceptor) => Box::new(acceptor.accept(tcp).await.expect("tls accept")),
                     None => Box::new(tcp),
                 };
+                // The callback's error type is tungstenite's, large by design.
+                #[allow(clippy::result_large_err)]
                 let check = |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
                              mut resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
                     let proto = req.headers().get("Sec-WebSocket-Protocol").cloned();
