@@ -18,7 +18,8 @@ pub(crate) struct Rules {
 impl Rules {
     /// Fails on U+0000 (MQTT-1.5.4-2), which a `ByteString` may hold but MQTT may not.
     pub(crate) fn text(self, s: &str) -> Result<(), DecodeError> {
-        if self.check_strings && s.as_bytes().contains(&0) {
+        // Strings are short: an inlined loop the compiler vectorizes beats a memchr call.
+        if self.check_strings && s.bytes().fold(false, |null, b| null | (b == 0)) {
             return Err(DecodeError::NullCharacter);
         }
         Ok(())

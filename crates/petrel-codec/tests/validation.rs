@@ -504,3 +504,45 @@ fn allowed_properties_follow_table_2_2() {
     assert!(ReasonCode::PacketIdentifierNotFound.is_allowed_in(T::PubComp));
     assert!(!ReasonCode::PacketIdentifierNotFound.is_allowed_in(T::PubAck));
 }
+
+/// A flood of user properties is bounded by the packet size and handled in one pass
+/// (duplicates are found with a bitset over identifiers, not by rescanning the list).
+#[test]
+fn user_property_flood_is_decoded_in_one_pass() {
+    let n = 20_000;
+    let mut props = Vec::new();
+    for _ in 0..n {
+        props.extend_from_slice(&[0x26, 0, 1, b'k', 0, 1, b'v']);
+    }
+    props.extend_from_slice(&[0x23, 0, 1]);
+    let publish = |props: &[u8]| {
+        let mut body = vec![0, 1, b't'];
+        let mut len = BytesMut::new();
+        let l = props.len();
+        len.extend_from_slice(&[
+            (l & 0x7F) as u8 | 0x80,
+            ((l >> 7) & 0x7F) as u8 | 0x80,
+            (l >> 14) as u8,
+        ]);
+        body.extend_from_slice(&len);
+        body.extend_from_slice(props);
+        let mut out = vec![0x30];
+        let b = body.len();
+        out.extend_from_slice(&[
+            (b & 0x7F) as u8 | 0x80,
+            ((b >> 7) & 0x7F) as u8 | 0x80,
+            (b >> 14) as u8,
+        ]);
+        out.extend_from_slice(&body);
+        out
+    };
+    let Packet::Publish(p) = ok(V5, &publish(&props)) else {
+        panic!("expected PUBLISH")
+    };
+    assert_eq!(p.properties.user_properties().count(), n);
+    props.extend_from_slice(&[0x23, 0, 2]);
+    assert_eq!(
+        err(V5, &publish(&props)),
+        DecodeError::DuplicateProperty(PropertyId::TopicAlias)
+    );
+}
