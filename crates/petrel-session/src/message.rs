@@ -102,6 +102,20 @@ impl OutgoingMessage {
         }
     }
 
+    /// Rebuilds a message saved with [`Self::expires_in`] (a store cannot keep an
+    /// `Instant` across restarts; it keeps the time left instead).
+    pub fn with_time_left(now: Instant, message: Message, left: Option<Duration>) -> Self {
+        Self {
+            message,
+            expires_at: left.map(|d| now + d),
+        }
+    }
+
+    /// Time left before expiry at `now` (`None`: never expires), for saving.
+    pub fn expires_in(&self, now: Instant) -> Option<Duration> {
+        self.expires_at.map(|t| t.saturating_duration_since(now))
+    }
+
     /// True if the message has expired at `now`.
     pub fn is_expired(&self, now: Instant) -> bool {
         self.expires_at.is_some_and(|t| t <= now)

@@ -330,3 +330,17 @@ fn reused_qos2_id_without_pubrec_does_not_grow_state() {
         assert!(sent(&mut s).is_empty());
     }
 }
+
+#[test]
+fn expiry_survives_save_and_restore_as_time_left() {
+    let t0 = Instant::now();
+    let m = Message::new("t", "m", QoS::AtLeastOnce)
+        .with_properties(prop(Property::MessageExpiryInterval(10)));
+    let o = OutgoingMessage::new(t0, m.clone());
+    let left = o.expires_in(t0 + secs(4));
+    assert_eq!(left, Some(secs(6)));
+    let later = t0 + secs(100);
+    let restored = OutgoingMessage::with_time_left(later, m, left);
+    assert!(!restored.is_expired(later + secs(5)));
+    assert!(restored.is_expired(later + secs(6)));
+}
