@@ -376,3 +376,26 @@ fn enhanced_auth_exchange_v5_section_4_12() {
     s.accept(now, AcceptParams::new()).expect("accept");
     assert!(s.is_connected());
 }
+
+#[test]
+fn maximum_keep_alive_enforced_for_v3_by_refusal() {
+    for (ka, refused) in [(0u16, true), (31, true), (30, false)] {
+        let t0 = Instant::now();
+        let config = ServerConfig {
+            max_keep_alive: Some(30),
+            ..ServerConfig::default()
+        };
+        let mut s = ServerSession::new(t0, config);
+        feed(
+            &mut s,
+            t0,
+            V311,
+            Packet::Connect(Box::new(connect(V311, "k", true, ka))),
+        );
+        assert_eq!(s.is_closed(), refused, "keep-alive {ka}");
+        if refused {
+            assert!(matches!(sent(&mut s).as_slice(),
+                [Packet::ConnAck(c)] if c.reason == ReasonCode::ClientIdentifierNotValid));
+        }
+    }
+}

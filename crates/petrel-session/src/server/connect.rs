@@ -163,6 +163,16 @@ impl ServerSession {
                 return Err(self.refuse_connect(v, v5));
             }
         }
+        if let Some(max) = self.config.max_keep_alive {
+            if !v5 && (c.keep_alive == 0 || c.keep_alive > max) {
+                let v = ProtocolViolation::new(
+                    ReasonCode::ClientIdentifierNotValid,
+                    None,
+                    "keep-alive above the server's maximum",
+                );
+                return Err(self.refuse_connect(v, true));
+            }
+        }
         let p = &c.properties;
         if p.receive_maximum() == Some(0) || p.maximum_packet_size() == Some(0) {
             let v =

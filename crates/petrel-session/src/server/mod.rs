@@ -65,7 +65,8 @@ pub struct ServerConfig {
     /// Cap on our outgoing in-flight window (also bounded by the client's Receive Maximum).
     pub max_inflight: u16,
     /// Highest keep-alive accepted; MQTT 5 clients asking for more (or 0) are told this
-    /// value as Server Keep Alive.
+    /// value as Server Keep Alive. MQTT 3 clients cannot be told, so asking for more (or 0)
+    /// is refused with CONNACK return code 2 (identifier rejected, the only code that fits).
     pub max_keep_alive: Option<u16>,
     /// Highest Session Expiry Interval granted (MQTT 5).
     pub max_session_expiry: Option<u32>,
