@@ -401,3 +401,16 @@ async fn shutdown_sends_0x8b_to_v5() {
     }
     assert_eq!(c3.expect_closed().await, None);
 }
+
+/// `$SYS/broker/...` is published retained on the configured interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sys_published_on_interval() {
+    let broker = start_with(|c| c.sys.interval_secs = 1).await;
+    let mut s = Raw::connect(broker.local_addr(), V5, "sys").await;
+    s.subscribe("$SYS/broker/clients/connected", QoS::AtMostOnce).await;
+    let first = s.next_publish().await.unwrap();
+    assert!(first.retain);
+    // The next update arrives live (RETAIN=0), about one interval later.
+    let next = s.next_publish().await.unwrap();
+    assert_eq!(&next.payload[..], b"1");
+}
