@@ -8,8 +8,8 @@ use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use petrel_codec::{Packet, Properties, ProtocolVersion, PubResp, Publish, QoS, ReasonCode};
 use petrel_session::{
-    AcceptParams, ClientConfig, ClientEvent, ClientSession, Message, OutgoingMessage,
-    ServerConfig, ServerEvent, ServerSession,
+    AcceptParams, ClientConfig, ClientEvent, ClientSession, Message, OutgoingMessage, ServerConfig,
+    ServerEvent, ServerSession,
 };
 
 const N: u16 = 1000;
@@ -26,7 +26,8 @@ fn connected_server(now: Instant) -> ServerSession {
         password: None,
         properties: Properties::new(),
     };
-    s.handle_packet(now, Packet::Connect(Box::new(c))).expect("connect");
+    s.handle_packet(now, Packet::Connect(Box::new(c)))
+        .expect("connect");
     while s.poll_event().is_some() {}
     s.accept(now, AcceptParams::new()).expect("accept");
     let mut out = BytesMut::new();
@@ -46,7 +47,9 @@ fn inbound_qos1(c: &mut Criterion) {
             properties: Properties::new(),
             payload: bytes::Bytes::from_static(&[0u8; 64]),
         };
-        Packet::Publish(p).encode(ProtocolVersion::V5, &mut wire).expect("encode");
+        Packet::Publish(p)
+            .encode(ProtocolVersion::V5, &mut wire)
+            .expect("encode");
     }
     let wire = wire.freeze();
     let mut g = c.benchmark_group("session");
@@ -88,13 +91,15 @@ fn inbound_qos1(c: &mut Criterion) {
                     p.encode(ProtocolVersion::V5, &mut out).expect("encode");
                 }
                 for id in ids {
-                    s.handle_packet(now, Packet::PubAck(PubResp::new(id))).expect("ack");
+                    s.handle_packet(now, Packet::PubAck(PubResp::new(id)))
+                        .expect("ack");
                     acked += 1;
                 }
             }
             black_box(out.len())
         })
     });
+    g.throughput(Throughput::Elements(100));
     g.bench_function("client_server_qos2_100", |b| {
         let now = Instant::now();
         b.iter(|| {
