@@ -22,6 +22,7 @@ mod core;
 mod index;
 mod message;
 pub mod metrics;
+mod persist;
 mod retained;
 pub mod security;
 mod server;

@@ -307,3 +307,81 @@ async fn takeover_with_clean_start_sends_0x8e() {
         Some(ReasonCode::SessionTakenOver)
     );
 }
+
+/// An expiry timer from an earlier disconnection does not end a session that was resumed
+/// and left again (MQTT-3.1.2-23 counts from the last disconnection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_expiry_counts_from_last_disconnect() {
+    let broker = start().await;
+    let addr = broker.local_addr();
+    let (mut s, _) = Raw::connect_with(addr, persistent(V5, "epoch", 2)).await;
+    disconnect(&mut s).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (mut s, ack) = Raw::connect_with(addr, persistent(V5, "epoch", 2)).await;
+    assert!(ack.session_present);
+    disconnect(&mut s).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(broker.session_count(), 1, "expired by the first timer");
+    eventually(|| broker.session_count() == 0).await;
+}
+
+/// The store seam: a second broker on the same store finds the retained messages and the
+/// persistent sessions (with their subscriptions) of the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_on_same_store_restores_sessions_and_retained() {
+    let store = std::sync::Arc::new(petrel_store::MemoryStore::new());
+    let first = petrel_broker::Broker::start_with_store(test_config(), store.clone())
+        .await
+        .unwrap();
+    let (mut s, _) = Raw::connect_with(first.local_addr(), persistent(V5, "durable", 300)).await;
+    s.subscribe("d/#", QoS::AtLeastOnce).await;
+    disconnect(&mut s).await;
+    let mut p = Raw::connect(first.local_addr(), V5, "p").await;
+    let mut m = publish("d/r", "kept", QoS::AtLeastOnce, 1);
+    m.retain = true;
+    p.publish(m).await;
+    first.shutdown(Duration::from_secs(2)).await;
+    drop(p);
+
+    let second = petrel_broker::Broker::start_with_store(test_config(), store)
+        .await
+        .unwrap();
+    assert_eq!(second.retained_count(), 1);
+    let (mut s, ack) = Raw::connect_with(second.local_addr(), persistent(V5, "durable", 300)).await;
+    assert!(ack.session_present);
+    let mut p = Raw::connect(second.local_addr(), V5, "p2").await;
+    p.publish(publish("d/live", "after restart", QoS::AtLeastOnce, 1))
+        .await;
+    // The message queued for the offline session survived the restart (issue 9).
+    assert_eq!(&s.next_publish().await.unwrap().payload[..], b"kept");
+    assert_eq!(
+        &s.next_publish().await.unwrap().payload[..],
+        b"after restart"
+    );
+}
+
+/// Will properties travel with the will (user properties, content type, response topic,
+/// correlation data), and its retain flag stores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn will_properties_and_retain() {
+    let broker = start().await;
+    let addr = broker.local_addr();
+    let mut w = will_watcher(addr).await;
+    let mut c = connect_packet(V5, "wp");
+    let props = Properties::new()
+        .with(Property::UserProperty("why".into(), "crash".into()))
+        .with(Property::ContentType("text/plain".into()))
+        .with(Property::ResponseTopic("will/reply".into()))
+        .with(Property::CorrelationData("c1".into()));
+    let mut wl = will("will/wp", "gone", props);
+    wl.retain = true;
+    c.will = Some(wl);
+    let (conn, _) = Raw::connect_with(addr, c).await;
+    drop(conn);
+    let got = w.next_publish().await.unwrap();
+    assert_eq!(got.properties.user_properties().count(), 1);
+    assert_eq!(got.properties.content_type().as_deref(), Some("text/plain"));
+    assert_eq!(got.properties.response_topic().as_deref(), Some("will/reply"));
+    assert_eq!(got.properties.correlation_data().as_deref(), Some(&b"c1"[..]));
+    eventually(|| broker.retained_count() == 1).await;
+}

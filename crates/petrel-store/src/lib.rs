@@ -66,6 +66,10 @@ pub enum StoreError {
 /// Implementations must apply each batch atomically (all operations or none) and in the
 /// order batches were passed to [`Store::commit`] by one caller. The future of `commit`
 /// resolves only after the batch is as durable as the store promises to be.
+///
+/// A batch takes its place in that order when `commit` is called, not when the returned
+/// future is first polled: a caller that does not need to wait may drop the future, and
+/// the batch is still applied before any batch it commits later.
 pub trait Store: Send + Sync + core::fmt::Debug {
     /// Commits a batch of operations. Resolves once the batch is durable.
     fn commit(&self, batch: Batch) -> StoreFuture<'_, ()>;

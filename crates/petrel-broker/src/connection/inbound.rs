@@ -148,7 +148,18 @@ impl Conn {
                 Instant::now(),
                 Some(self.client_id.clone()),
             );
-            if !self.core.publish(msg).await {
+            // A persistent session's incoming QoS 2 id is stored with the message, so
+            // a PUBLISH resent after a crash is recognised and not routed twice.
+            let mut extra = Vec::new();
+            if let (QoS::ExactlyOnce, Some(pid)) = (p.qos, p.packet_id) {
+                if self.session.lock().expiry_interval > 0 {
+                    extra.push(Op::AddIncomingQos2 {
+                        client_id: self.client_id.clone(),
+                        packet_id: pid,
+                    });
+                }
+            }
+            if !self.core.publish_with(msg, extra).await {
                 reason = ReasonCode::QuotaExceeded;
             }
         }
@@ -201,8 +212,20 @@ impl Conn {
             .iter()
             .position(|m| m.pid == pid && m.phase == phase)
         {
-            st.inflight.remove(i);
+            let done = st.inflight.remove(i);
             Metrics::gauge(&self.core.metrics.queued_messages, -1);
+            drop(st);
+            self.stored_done(done.and_then(|m| m.delivery.stored.map(|_| pid)));
+        }
+    }
+
+    /// Removes an acknowledged (or refused) durable message from the store.
+    fn stored_done(&mut self, pid: Option<petrel_codec::PacketId>) {
+        if let Some(packet_id) = pid {
+            self.persist.push(Op::Complete {
+                client_id: self.client_id.clone(),
+                packet_id,
+            });
         }
     }
 
@@ -214,13 +237,26 @@ impl Conn {
             .position(|m| m.pid == r.packet_id && m.phase == Phase::Pubrec);
         let reply = match pos {
             Some(i) if r.reason.is_error() => {
-                st.inflight.remove(i);
+                let done = st.inflight.remove(i);
                 Metrics::gauge(&self.core.metrics.queued_messages, -1);
+                if done.is_some_and(|m| m.delivery.stored.is_some()) {
+                    self.persist.push(Op::Complete {
+                        client_id: self.client_id.clone(),
+                        packet_id: r.packet_id,
+                    });
+                }
                 None
             }
             Some(i) => {
                 if let Some(m) = st.inflight.get_mut(i) {
                     m.phase = Phase::Pubcomp;
+                    if m.delivery.stored.is_some() {
+                        // "PUBREC received, PUBREL sent": committed before the PUBREL.
+                        self.persist.push(Op::MarkReleased {
+                            client_id: self.client_id.clone(),
+                            packet_id: r.packet_id,
+                        });
+                    }
                 }
                 Some(PubResp::new(r.packet_id))
             }
@@ -236,7 +272,20 @@ impl Conn {
     }
 
     fn on_pubrel(&mut self, r: PubResp) {
-        let known = self.session.lock().incoming_qos2.remove(&r.packet_id.get());
+        let (known, persistent) = {
+            let mut st = self.session.lock();
+            (
+                st.incoming_qos2.remove(&r.packet_id.get()),
+                st.expiry_interval > 0,
+            )
+        };
+        if known && persistent {
+            // Forgotten before the PUBCOMP is written: the id may then be reused.
+            self.persist.push(Op::RemoveIncomingQos2 {
+                client_id: self.client_id.clone(),
+                packet_id: r.packet_id,
+            });
+        }
         // Unknown PUBREL: PUBCOMP 0x92 (MQTT 5).
         let reason = if known || !self.version.is_v5() {
             ReasonCode::Success

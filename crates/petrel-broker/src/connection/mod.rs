@@ -90,6 +90,9 @@ pub(crate) struct Conn {
     will: Option<(Arc<Message>, u32)>,
     connect_expiry: u32,
     close: Option<Close>,
+    /// Store operations of this connection's session, committed before the next write
+    /// (see `crate::persist`).
+    persist: petrel_store::Batch,
 }
 
 /// Serves one connection (any transport) until it closes.
@@ -166,6 +169,7 @@ impl Conn {
         gauge.update(inbuf);
         loop {
             self.pump(Instant::now());
+            self.commit_persist().await;
             if !self.flush(wr).await {
                 self.close_with(Close::Network);
             }
@@ -202,6 +206,21 @@ impl Conn {
         self.finish(wr).await;
     }
 
+    /// Commits the session's pending store operations before what they describe is
+    /// written. On failure nothing pending is sent: the connection closes and the
+    /// session keeps its state for a resume.
+    async fn commit_persist(&mut self) {
+        if self.persist.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.persist);
+        if let Err(e) = self.core.store.commit(batch).await {
+            tracing::warn!(client = %self.client_id, error = %e, "store commit failed");
+            self.out.clear();
+            self.protocol_error(ReasonCode::UnspecifiedError, "store failure");
+        }
+    }
+
     /// Decodes and handles every complete packet in `inbuf`.
     async fn decode_all(&mut self, inbuf: &mut BytesMut) {
         while self.close.is_none() {
@@ -231,6 +250,7 @@ impl Conn {
         }
         let taken_over = close == Close::Server(ReasonCode::SessionTakenOver);
         let expiry = self.session.lock().expiry_interval;
+        self.commit_persist().await;
         self.core.detach(&self.session, self.conn_id).await;
         self.flush(wr).await;
         let _ = wr.shutdown().await;

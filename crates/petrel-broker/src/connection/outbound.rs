@@ -3,6 +3,7 @@
 
 use bytestring::ByteString;
 use petrel_codec::{Packet, PacketId, Properties, Property, PubResp, Publish, QoS};
+use petrel_store::Op;
 use tokio::time::Instant;
 
 use super::Conn;
@@ -40,10 +41,12 @@ impl Conn {
             Metrics::gauge(&metrics.queued_messages, -1);
             if d.msg.expired(now) {
                 Metrics::add(&metrics.messages_expired, 1);
+                self.unstore(&d);
                 continue;
             }
             if !self.may_deliver(&d.msg.topic) {
                 // CHECKLIST 19: ACLs are checked at every delivery.
+                self.unstore(&d);
                 continue;
             }
             if d.qos == QoS::AtMostOnce {
@@ -54,6 +57,13 @@ impl Conn {
                 break;
             };
             if self.encode_publish(&d, Some(pid), false, now) {
+                if let Some(id) = d.stored {
+                    self.persist.push(Op::MarkSent {
+                        client_id: self.client_id.clone(),
+                        message_id: id,
+                        packet_id: pid,
+                    });
+                }
                 let phase = if d.qos == QoS::AtLeastOnce {
                     Phase::Puback
                 } else {
@@ -65,7 +75,19 @@ impl Conn {
                     phase,
                 });
                 Metrics::gauge(&metrics.queued_messages, 1);
+            } else {
+                self.unstore(&d);
             }
+        }
+    }
+
+    /// Removes a durable delivery that will not be sent from the store.
+    fn unstore(&mut self, d: &Delivery) {
+        if let Some(id) = d.stored {
+            self.persist.push(Op::Dequeue {
+                client_id: self.client_id.clone(),
+                message_id: id,
+            });
         }
     }
 
