@@ -344,3 +344,59 @@ fn expiry_survives_save_and_restore_as_time_left() {
     assert!(!restored.is_expired(later + secs(5)));
     assert!(restored.is_expired(later + secs(6)));
 }
+
+#[test]
+fn caps_on_filters_levels_and_user_properties() {
+    let now = Instant::now();
+    let config = ServerConfig {
+        max_filters_per_subscribe: 2,
+        max_topic_levels: 3,
+        max_user_properties: 2,
+        ..ServerConfig::default()
+    };
+    let mut s = connected(now, V5, config.clone(), Properties::new());
+    let sub = subscribe(
+        1,
+        &[
+            ("a", QoS::AtMostOnce),
+            ("a/b/c/d", QoS::AtMostOnce),
+            ("c", QoS::AtMostOnce),
+        ],
+    );
+    feed(&mut s, now, V5, Packet::Subscribe(sub));
+    let evs = events(&mut s);
+    let Some(ServerEvent::Subscribe { requests, .. }) = evs.first() else {
+        panic!("{evs:?}")
+    };
+    let rejected: Vec<_> = requests.iter().map(|r| r.rejected).collect();
+    assert_eq!(
+        rejected,
+        [
+            None,
+            Some(ReasonCode::TopicFilterInvalid),
+            Some(ReasonCode::QuotaExceeded)
+        ]
+    );
+    feed(
+        &mut s,
+        now,
+        V5,
+        Packet::Publish(publish("a/b/c/d", QoS::AtMostOnce, None, b"")),
+    );
+    assert_eq!(
+        disconnect_reason(&sent(&mut s)),
+        Some(ReasonCode::TopicNameInvalid)
+    );
+
+    let mut s = connected(now, V5, config, Properties::new());
+    let mut p = publish("a", QoS::AtMostOnce, None, b"");
+    for k in ["1", "2", "3"] {
+        p.properties
+            .set(Property::UserProperty(k.into(), "v".into()));
+    }
+    feed(&mut s, now, V5, Packet::Publish(p));
+    assert_eq!(
+        disconnect_reason(&sent(&mut s)),
+        Some(ReasonCode::QuotaExceeded)
+    );
+}

@@ -173,6 +173,15 @@ impl ServerSession {
                 return Err(self.refuse_connect(v, true));
             }
         }
+        let will_props = c
+            .will
+            .as_ref()
+            .map_or(0, |w| w.properties.user_properties().count());
+        if c.properties.user_properties().count().max(will_props) > self.config.max_user_properties
+        {
+            let v = super::inbound::too_many_user_properties();
+            return Err(self.refuse_connect(v, v5));
+        }
         let p = &c.properties;
         if p.receive_maximum() == Some(0) || p.maximum_packet_size() == Some(0) {
             let v =

@@ -25,6 +25,26 @@ fn granted_qos(r: ReasonCode) -> Option<QoS> {
     }
 }
 
+/// User properties carried by a packet from a client.
+fn user_properties(p: &Packet) -> usize {
+    let props = match p {
+        Packet::Publish(p) => &p.properties,
+        Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
+            &r.properties
+        }
+        Packet::Subscribe(s) => &s.properties,
+        Packet::Unsubscribe(u) => &u.properties,
+        Packet::Disconnect(d) => &d.properties,
+        Packet::Auth(a) => &a.properties,
+        _ => return 0,
+    };
+    props.user_properties().count()
+}
+
+pub(super) fn too_many_user_properties() -> ProtocolViolation {
+    ProtocolViolation::new(ReasonCode::QuotaExceeded, None, "too many user properties")
+}
+
 impl ServerSession {
     pub(super) fn dispatch(&mut self, now: Instant, p: Packet) -> Result<(), SessionError> {
         let r = match self.phase {
@@ -65,6 +85,9 @@ impl ServerSession {
     }
 
     fn on_packet(&mut self, p: Packet) -> Result<(), ProtocolViolation> {
+        if user_properties(&p) > self.config.max_user_properties {
+            return Err(too_many_user_properties());
+        }
         match p {
             Packet::Connect(_) => {
                 return Err(ProtocolViolation::protocol(
@@ -161,6 +184,13 @@ impl ServerSession {
                 "invalid topic name in PUBLISH",
             ));
         }
+        if p.topic.split('/').count() > self.config.max_topic_levels {
+            return Err(ProtocolViolation::new(
+                ReasonCode::TopicNameInvalid,
+                None,
+                "more topic levels than the server allows",
+            ));
+        }
         if p.properties
             .response_topic()
             .is_some_and(|t| !is_valid_topic_name(&t))
@@ -246,7 +276,11 @@ impl ServerSession {
                     "No Local on a shared subscription",
                 ));
             }
-            let rejected = if !is_valid_topic_filter(&filter) {
+            let rejected = if requests.len() >= self.config.max_filters_per_subscribe {
+                Some(ReasonCode::QuotaExceeded)
+            } else if !is_valid_topic_filter(&filter)
+                || filter.split('/').count() > self.config.max_topic_levels
+            {
                 Some(ReasonCode::TopicFilterInvalid)
             } else if shared && !self.config.shared_subscription_available {
                 Some(ReasonCode::SharedSubscriptionsNotSupported)

@@ -92,6 +92,14 @@ pub struct ServerConfig {
     /// [`ServerSession::wants_input`] turns false; at twice it the connection is closed
     /// (QuotaExceeded): a peer that sends without reading cannot grow memory.
     pub max_pending_transmits: usize,
+    /// Most filters in one SUBSCRIBE; the ones after it are refused (QuotaExceeded).
+    pub max_filters_per_subscribe: usize,
+    /// Most levels in a topic name or filter: a longer PUBLISH topic closes the connection
+    /// (TopicNameInvalid), a longer filter is refused (TopicFilterInvalid).
+    pub max_topic_levels: usize,
+    /// Most user properties in one packet (and in the will): above it the connection is
+    /// closed (QuotaExceeded).
+    pub max_user_properties: usize,
 }
 
 impl Default for ServerConfig {
@@ -113,6 +121,9 @@ impl Default for ServerConfig {
             queue: QueueLimits::default(),
             max_pending_subscribes: 64,
             max_pending_transmits: 1024,
+            max_filters_per_subscribe: 64,
+            max_topic_levels: 64,
+            max_user_properties: 64,
         }
     }
 }
