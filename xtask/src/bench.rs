@@ -4,7 +4,8 @@
 //! turn (Petrel, Mosquitto, and rumqttd when it is on PATH) pinned to core 0 while the load
 //! generator runs pinned to core 1, runs the same scenarios against each, and prints one
 //! table with the ratio Petrel/Mosquitto per scenario. Full results go to
-//! `target/bench/latest.json` (and a time-stamped copy).
+//! `target/bench/latest.json` (and a time-stamped copy), a bar chart to
+//! `target/bench/latest.svg`.
 //!
 //! Options: `--duration SECS` (per pub/sub scenario, default 10), `--conns N` (idle
 //! connections, default 10000), `--only NAME[,NAME]` (petrel, mosquitto, rumqttd).
@@ -105,7 +106,12 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
                 "petreld",
             ]),
         ) {
-            println!("!! petreld did not build ({e:#}); benchmarking the other brokers only");
+            let then = if petreld.exists() {
+                "using the target/release/petreld built before"
+            } else {
+                "benchmarking the other brokers only"
+            };
+            println!("!! petreld did not build ({e:#}); {then}");
         }
     }
     let load = root.join("target/release/petrel-bench");
@@ -197,6 +203,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let text = serde_json::to_string_pretty(&doc)?;
     std::fs::write(out_dir.join("latest.json"), &text)?;
     std::fs::write(out_dir.join(format!("results-{stamp}.json")), &text)?;
+    std::fs::write(out_dir.join("latest.svg"), svg_chart(&doc, &brokers))?;
     println!("\n{}", table(&doc, &brokers));
     println!("results: {}", out_dir.join("latest.json").display());
     Ok(())
@@ -385,6 +392,75 @@ fn table(doc: &Value, brokers: &[Broker]) -> String {
     let after = |b| get(b, &["rss_kib", "after_runs"]);
     let _ = writeln!(s, " {} |", ratio(after("petrel"), after("mosquitto")));
     s
+}
+
+/// A horizontal bar chart of the pub/sub throughputs, one group per scenario and one bar
+/// per broker, each scaled to the fastest broker of its scenario. Plain SVG text, so the
+/// automation needs no plotting library.
+fn svg_chart(doc: &Value, brokers: &[Broker]) -> String {
+    const COLORS: [&str; 4] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"];
+    let (bar, gap, left, width) = (18.0, 14.0, 330.0, 420.0);
+    let group = bar * brokers.len() as f64 + gap;
+    let height = 50.0 + group * PUBSUB.len() as f64 + 20.0 * brokers.len() as f64;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}" font-family="sans-serif" font-size="12">"#,
+        w = left + width + 110.0
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="20" font-size="14">cargo xtask bench: deliveries per second (zero loss), broker on one core</text>"#
+    );
+    for (i, sc) in PUBSUB.iter().enumerate() {
+        let y0 = 40.0 + group * i as f64;
+        let rates: Vec<f64> = brokers
+            .iter()
+            .map(|b| {
+                doc["brokers"][b.name][sc.key]["delivery_rate"]
+                    .as_f64()
+                    .unwrap_or(0.0)
+            })
+            .collect();
+        let max = rates.iter().copied().fold(0.0, f64::max).max(1.0);
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="{}">{}</text>"#,
+            y0 + bar,
+            xml_escape(sc.title)
+        );
+        for (j, rate) in rates.iter().enumerate() {
+            let y = y0 + bar * j as f64;
+            let w = width * rate / max;
+            let _ = writeln!(
+                s,
+                r#"<rect x="{left}" y="{y}" width="{w:.1}" height="{h}" fill="{c}"/><text x="{tx:.1}" y="{ty}">{v}/s</text>"#,
+                h = bar - 2.0,
+                c = COLORS[j % COLORS.len()],
+                tx = left + w + 4.0,
+                ty = y + bar - 6.0,
+                v = human(*rate)
+            );
+        }
+    }
+    for (j, b) in brokers.iter().enumerate() {
+        let y = height - 20.0 * (brokers.len() - j) as f64;
+        let _ = writeln!(
+            s,
+            r#"<rect x="10" y="{y}" width="12" height="12" fill="{c}"/><text x="28" y="{ty}">{n}</text>"#,
+            c = COLORS[j % COLORS.len()],
+            ty = y + 11.0,
+            n = b.name
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn human(rate: f64) -> String {
