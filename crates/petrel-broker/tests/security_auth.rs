@@ -490,10 +490,15 @@ async fn scram_enhanced_authentication() {
     c.properties = auth_props("PLAIN", b"x");
     let (_, ack) = Raw::connect_with(broker.local_addr(), c).await;
     assert_eq!(ack.reason, ReasonCode::BadAuthenticationMethod);
-    // Enhanced authentication configured: anonymous access is off.
+    // Enhanced authentication configured: anonymous access is off, and a plain user
+    // name and password cannot bypass the exchange.
     assert_eq!(
         reason(&broker, V5, None, None).await,
         ReasonCode::NotAuthorized
+    );
+    assert_eq!(
+        reason(&broker, V5, Some("alice"), Some("wonderland")).await,
+        ReasonCode::BadUserNameOrPassword
     );
 }
 

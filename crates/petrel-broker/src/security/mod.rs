@@ -184,7 +184,7 @@ impl Access {
 
     /// Whether every CONNECT is accepted without any check (the fast path).
     pub fn open(&self) -> bool {
-        self.authenticator.is_none() && self.allow_anonymous
+        self.authenticator.is_none() && self.enhanced.is_none() && self.allow_anonymous
     }
 
     fn limiter(&self) -> std::sync::MutexGuard<'_, AuthRateLimiter> {
@@ -219,6 +219,11 @@ impl Access {
         peer: Option<IpAddr>,
     ) -> AuthOutcome {
         let Some(authenticator) = self.authenticator.clone() else {
+            if self.enhanced.is_some() && (username.is_some() || password.is_some()) {
+                // Only enhanced authentication can check credentials: a plain user
+                // name is never trusted as is.
+                return AuthOutcome::BadCredentials;
+            }
             let anonymous = AnonymousAuthenticator::new(self.allow_anonymous);
             return anonymous.authenticate(&AuthRequest::new(client_id, username, password));
         };
