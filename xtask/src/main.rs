@@ -27,7 +27,9 @@ fn main() -> Result<()> {
         Some("fuzz") => {
             let target = args.get(1).filter(|t| *t != "all").cloned();
             let seconds = match args.get(2) {
-                Some(s) => s.parse().context("fuzz duration must be a number of seconds")?,
+                Some(s) => s
+                    .parse()
+                    .context("fuzz duration must be a number of seconds")?,
                 None => DEFAULT_FUZZ_SECONDS,
             };
             fuzz(&root, target.as_deref(), seconds)
@@ -52,7 +54,15 @@ fn ci(root: &Path) -> Result<()> {
     step("rustfmt", cargo(&["fmt", "--all", "--", "--check"]))?;
     step(
         "clippy",
-        cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     step("tests", cargo(&["test", "--workspace", "--locked"]))?;
     fuzz(root, None, CI_FUZZ_SECONDS)?;
@@ -67,23 +77,38 @@ fn fuzz(root: &Path, only: Option<&str>, seconds: u64) -> Result<()> {
     let targets = fuzz_targets(&fuzz_dir)?;
     if let Some(name) = only {
         if !targets.iter().any(|t| t == name) {
-            bail!("no fuzz target named {name}; targets: {}", targets.join(", "));
+            bail!(
+                "no fuzz target named {name}; targets: {}",
+                targets.join(", ")
+            );
         }
     }
     let mut build = Command::new("cargo");
-    build.current_dir(&fuzz_dir).env("RUSTC_BOOTSTRAP", "1").args(["fuzz", "build"]);
+    build
+        .current_dir(&fuzz_dir)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["fuzz", "build"]);
     step("fuzz build", build)?;
-    for target in targets.iter().filter(|t| only.is_none_or(|o| o == t.as_str())) {
+    for target in targets
+        .iter()
+        .filter(|t| only.is_none_or(|o| o == t.as_str()))
+    {
         let scratch = root.join("target").join("fuzz-corpus").join(target);
         std::fs::create_dir_all(&scratch)?;
         let seeds = fuzz_dir.join("corpus").join(target);
         let mut run = Command::new("cargo");
-        run.current_dir(&fuzz_dir).env("RUSTC_BOOTSTRAP", "1").args(["fuzz", "run", target]);
+        run.current_dir(&fuzz_dir)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", target]);
         run.arg(&scratch);
         if seeds.is_dir() {
             run.arg(&seeds);
         }
-        run.args(["--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=2048"]);
+        run.args([
+            "--",
+            &format!("-max_total_time={seconds}"),
+            "-rss_limit_mb=2048",
+        ]);
         step(&format!("fuzz {target} ({seconds} s)"), run)?;
     }
     Ok(())
@@ -95,7 +120,11 @@ fn fuzz_targets(fuzz_dir: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(&manifest)
         .with_context(|| format!("reading {}", manifest.display()))?;
     let doc: toml::Table = text.parse().context("parsing fuzz/Cargo.toml")?;
-    let bins = doc.get("bin").and_then(|b| b.as_array()).cloned().unwrap_or_default();
+    let bins = doc
+        .get("bin")
+        .and_then(|b| b.as_array())
+        .cloned()
+        .unwrap_or_default();
     let names: Vec<String> = bins
         .iter()
         .filter_map(|b| b.get("name").and_then(|n| n.as_str()).map(str::to_owned))
