@@ -54,6 +54,12 @@ const PUBSUB: &[Scenario] = &[
         args: "pubsub -p 1 -s 1 -t 1 -q 2",
         unit: "msg/s",
     },
+    Scenario {
+        key: "fanin8_qos1_persistent",
+        title: "fan-in, 8 pub -> 1 sub, QoS 1, persistent sessions (disk store)",
+        args: "pubsub -p 8 -s 1 -t 1 -q 1 --persistent",
+        unit: "msg/s",
+    },
 ];
 
 /// A broker under test.
@@ -131,7 +137,10 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
             ],
             config: Some((
                 "petreld.toml",
-                format!("[limits]\nmax_connections = {}\n", conns + 1000),
+                format!(
+                    "[limits]\nmax_connections = {}\n\n[storage]\nbackend = \"disk\"\ndir = \"{{dir}}/data\"\n",
+                    conns + 1000
+                ),
             )),
         });
     } else {
@@ -562,6 +571,8 @@ impl Running {
         if let Some((file, text)) = &broker.config {
             std::fs::write(dir.join(file), subst(text))?;
         }
+        // Each start begins with an empty store.
+        let _ = std::fs::remove_dir_all(dir.join("data"));
         let log = std::fs::File::create(dir.join(log_name))?;
         let child = Command::new("taskset")
             .args(["-c", "0"])

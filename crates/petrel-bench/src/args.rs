@@ -120,6 +120,11 @@ pub struct PubSubArgs {
     /// Topic prefix; the run identifier is appended so runs never see each other.
     #[arg(long, default_value = "petrel-bench")]
     pub topic_prefix: String,
+    /// Persistent sessions (clean session 0; with MQTT 5 a session expiry of 5 minutes),
+    /// so a broker with a disk store keeps QoS 1/2 messages there. The sessions are
+    /// removed at the end (each client reconnects with a clean session).
+    #[arg(long)]
+    pub persistent: bool,
     /// Fail on loss at QoS 0 too (by default QoS 0 loss is reported but allowed).
     #[arg(long)]
     pub strict: bool,

@@ -82,6 +82,10 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         username: common.username.clone(),
         password: common.password.clone(),
         timeout: common.connect_timeout,
+        persistent: match &args.mode {
+            Mode::Pubsub(a) if a.persistent => Some(PERSISTENT_SESSION_EXPIRY),
+            _ => None,
+        },
     };
     let (json, quiet) = (common.json, common.quiet);
     let report = match &args.mode {
@@ -95,6 +99,10 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     }
     Ok(report)
 }
+
+/// Session expiry (seconds) asked for by `--persistent` over MQTT 5; the sessions are
+/// ended explicitly at the end of the run anyway.
+const PERSISTENT_SESSION_EXPIRY: u32 = 300;
 
 async fn resolve(host: &str, port: u16) -> Result<SocketAddr, BenchError> {
     let io = |source| BenchError::Io {

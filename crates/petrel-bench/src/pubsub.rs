@@ -281,6 +281,9 @@ pub(crate) async fn run(
     };
     let wall = shared.start.elapsed();
     drop(progress);
+    if opts.persistent.is_some() {
+        remove_sessions(&opts, &tag, plan.publishers, plan.filters.len()).await;
+    }
     results.sort_by_key(|(s, _)| *s);
 
     let mut latency = latency_histogram();
@@ -307,6 +310,7 @@ pub(crate) async fn run(
         subscribers: args.subscribers,
         topics: args.topics,
         payload: args.payload,
+        persistent: args.persistent,
         loop_mode: if args.rate.is_some() {
             "open"
         } else {
@@ -331,6 +335,28 @@ pub(crate) async fn run(
     };
     report.judge(args.strict);
     Ok(report)
+}
+
+/// Ends the persistent sessions of a run: each client id connects once more with a clean
+/// session, which discards the stored one, and disconnects. Best effort.
+async fn remove_sessions(opts: &ConnectOpts, tag: &str, publishers: u32, subscribers: usize) {
+    let clean = ConnectOpts {
+        persistent: None,
+        ..opts.clone()
+    };
+    let ids = (0..publishers as usize)
+        .map(|p| format!("{tag}-p{p}"))
+        .chain((0..subscribers).map(|s| format!("{tag}-s{s}")));
+    let mut tasks = JoinSet::new();
+    for id in ids {
+        let clean = clean.clone();
+        tasks.spawn(async move {
+            if let Ok((conn, _)) = Conn::connect(&clean, &id).await {
+                conn.disconnect().await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
 }
 
 #[cfg(test)]

@@ -152,6 +152,8 @@ pub struct PubSubReport {
     pub topics: u32,
     /// Payload size in bytes.
     pub payload: usize,
+    /// Persistent sessions (`--persistent`).
+    pub persistent: bool,
     /// `closed` (window) or `open` (rate).
     pub loop_mode: String,
     /// In-flight window per publisher (closed loop).
@@ -228,10 +230,16 @@ impl PubSubReport {
             "petrel bench pubsub  {}  MQTT {}",
             self.broker, self.mqtt_version
         );
-        let _ = writeln!(
+        let _ =
+            writeln!(
             s,
-            "  topology     {} pub -> {} sub on {} topic(s), QoS {}, {} B payload, {loop_desc}",
-            self.publishers, self.subscribers, self.topics, self.qos, self.payload
+            "  topology     {} pub -> {} sub on {} topic(s), QoS {}, {} B payload, {loop_desc}{}",
+            self.publishers,
+            self.subscribers,
+            self.topics,
+            self.qos,
+            self.payload,
+            if self.persistent { ", persistent sessions" } else { "" }
         );
         let _ = writeln!(
             s,
@@ -376,6 +384,7 @@ mod tests {
             subscribers: 1,
             topics: 1,
             payload: 64,
+            persistent: false,
             loop_mode: "closed".into(),
             window: Some(100),
             rate: None,

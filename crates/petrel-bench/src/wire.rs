@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use petrel_codec::{
-    ByteString, Bytes, Connect, Packet, Properties, ProtocolVersion, QoS, Subscribe,
+    ByteString, Bytes, Connect, Packet, Properties, Property, ProtocolVersion, QoS, Subscribe,
     SubscriptionOptions,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,6 +37,9 @@ pub(crate) struct ConnectOpts {
     pub password: Option<String>,
     /// Time allowed for TCP connect plus CONNACK, and for SUBACK.
     pub timeout: Duration,
+    /// Ask for a persistent session: clean start 0 and, with MQTT 5, this session expiry
+    /// interval in seconds. `None` is a clean, non-persistent session.
+    pub persistent: Option<u32>,
 }
 
 /// An established MQTT connection.
@@ -78,7 +81,7 @@ impl Conn {
             };
             let connect = Connect {
                 protocol: opts.version,
-                clean_start: true,
+                clean_start: opts.persistent.is_none(),
                 keep_alive: opts.keep_alive,
                 client_id: ByteString::from(client_id),
                 will: None,
@@ -87,7 +90,12 @@ impl Conn {
                     .password
                     .as_ref()
                     .map(|p| Bytes::from(p.clone().into_bytes())),
-                properties: Properties::new(),
+                properties: match opts.persistent {
+                    Some(expiry) if opts.version.is_v5() => {
+                        Properties::new().with(Property::SessionExpiryInterval(expiry))
+                    }
+                    _ => Properties::new(),
+                },
             };
             conn.queue(&Packet::Connect(Box::new(connect)))?;
             conn.flush().await?;

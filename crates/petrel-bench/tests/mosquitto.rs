@@ -196,3 +196,11 @@ async fn bad_arguments_are_refused_before_connecting() {
         .expect_err("payload too small");
     assert!(matches!(err, BenchError::InvalidArgs(_)), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_sessions_lose_nothing_and_are_removed_after() {
+    let broker = Mosquitto::start();
+    let r = exact_run("pubsub -p 2 -s 1 -q 1 -n 500 --persistent", broker.port, 1000).await;
+    assert!(r.persistent);
+    exact_run("pubsub -p 1 -s 2 -q 2 -n 300 --persistent -V 5", broker.port, 600).await;
+}
