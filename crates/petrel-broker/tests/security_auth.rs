@@ -430,6 +430,24 @@ fn auth_props(method: &str, data: &[u8]) -> Properties {
 
 /// Runs a SCRAM exchange over AUTH packets (MQTT 5 section 4.12); returns the CONNACK.
 async fn scram_login(broker: &Broker, mechanism: ScramMechanism, password: &[u8]) -> ConnAck {
+    scram_session(broker, mechanism, password).await.1
+}
+
+/// Sends AUTH with `reason` and the method's data.
+async fn send_auth(raw: &mut Raw, reason: ReasonCode, method: &str, data: &[u8]) {
+    raw.send(&Packet::Auth(Auth {
+        reason,
+        properties: auth_props(method, data),
+    }))
+    .await;
+}
+
+/// Like [`scram_login`], also returning the connection.
+async fn scram_session(
+    broker: &Broker,
+    mechanism: ScramMechanism,
+    password: &[u8],
+) -> (Raw, ConnAck) {
     let mut client = ScramClient::new(mechanism, "alice", password);
     let mut c = connect_packet(V5, "scram-client");
     c.properties = auth_props(mechanism.name(), client.client_first().as_bytes());
@@ -465,7 +483,85 @@ async fn scram_login(broker: &Broker, mechanism: ScramMechanism, password: &[u8]
             .expect("the server proves it knows the key");
         raw.sync().await;
     }
-    ack
+    (raw, ack)
+}
+
+/// One re-authentication exchange (AUTH 0x19, 0x18, then AUTH 0x00 or DISCONNECT).
+async fn reauthenticate(raw: &mut Raw, password: &[u8]) -> Option<ReasonCode> {
+    let m = ScramMechanism::Sha256;
+    let mut client = ScramClient::new(m, "alice", password);
+    send_auth(
+        raw,
+        ReasonCode::ReAuthenticate,
+        m.name(),
+        client.client_first().as_bytes(),
+    )
+    .await;
+    let server_first = match raw.recv().await {
+        Some(Packet::Auth(a)) if a.reason == ReasonCode::ContinueAuthentication => {
+            a.properties.authentication_data().expect("server-first")
+        }
+        other => panic!("expected AUTH 0x18, got {other:?}"),
+    };
+    let client_final = client
+        .handle_server_first(&server_first)
+        .expect("server-first");
+    send_auth(
+        raw,
+        ReasonCode::ContinueAuthentication,
+        m.name(),
+        client_final.as_bytes(),
+    )
+    .await;
+    match raw.recv().await {
+        Some(Packet::Auth(a)) => {
+            assert_eq!(a.reason, ReasonCode::Success);
+            let server_final = a.properties.authentication_data().expect("server-final");
+            client
+                .handle_server_final(&server_final)
+                .expect("server proof");
+            Some(a.reason)
+        }
+        Some(Packet::Disconnect(d)) => Some(d.reason),
+        other => panic!("expected AUTH or DISCONNECT, got {other:?}"),
+    }
+}
+
+/// MQTT 5 section 4.12.1: re-authentication with the CONNECT's method; a failure closes
+/// with DISCONNECT 0x87; AUTH without enhanced authentication is a protocol error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_re_authentication() {
+    let broker = start_with(|c| {
+        c.auth.scram_file = Some(scram_file());
+        c.auth.allow_anonymous = Some(true);
+    })
+    .await;
+    let (mut raw, ack) = scram_session(&broker, ScramMechanism::Sha256, b"wonderland").await;
+    assert_eq!(ack.reason, ReasonCode::Success);
+    assert_eq!(
+        reauthenticate(&mut raw, b"wonderland").await,
+        Some(ReasonCode::Success)
+    );
+    raw.sync().await;
+    assert_eq!(
+        reauthenticate(&mut raw, b"guess").await,
+        Some(ReasonCode::NotAuthorized)
+    );
+    raw.expect_closed().await;
+    // A different method than at CONNECT: protocol error (MQTT-4.12.1-1).
+    let (mut raw, _) = scram_session(&broker, ScramMechanism::Sha256, b"wonderland").await;
+    send_auth(
+        &mut raw,
+        ReasonCode::ReAuthenticate,
+        "SCRAM-SHA-512",
+        b"n,,n=alice,r=x",
+    )
+    .await;
+    assert_eq!(raw.expect_closed().await, Some(ReasonCode::ProtocolError));
+    // No method at CONNECT: AUTH is a protocol error (MQTT-4.12.0-1).
+    let (mut anon, _) = login(&broker, V5, "anon", None, None).await;
+    send_auth(&mut anon, ReasonCode::ReAuthenticate, "SCRAM-SHA-256", b"x").await;
+    assert_eq!(anon.expect_closed().await, Some(ReasonCode::ProtocolError));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

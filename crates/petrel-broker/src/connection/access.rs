@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 use bytestring::ByteString;
-use petrel_auth::{AuthOutcome, EnhancedStep};
+use petrel_auth::{AuthOutcome, EnhancedAuthExchange, EnhancedStep};
 use petrel_codec::{Auth, Connect, Packet, Properties, Property, ProtocolVersion, ReasonCode};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
@@ -16,12 +16,21 @@ use crate::metrics::Metrics;
 use crate::transport::{CertIdentity, ConnRead, ConnWrite, Peer};
 
 /// Who logged in, and what the CONNACK adds (enhanced authentication's final data).
-#[derive(Debug, Default)]
 pub(super) struct Login {
     /// The user name used for authorisation.
     pub username: Option<ByteString>,
     /// Properties for the CONNACK.
     pub properties: Vec<Property>,
+    /// The enhanced authentication method, if one was used.
+    pub reauth: Reauth,
+}
+
+/// Enhanced authentication after CONNACK (MQTT 5 section 4.12.1): the method used at
+/// CONNECT and a re-authentication exchange in progress.
+#[derive(Default)]
+pub(super) struct Reauth {
+    method: Option<ByteString>,
+    exchange: Option<Box<dyn EnhancedAuthExchange>>,
 }
 
 /// Authenticates a CONNECT. On failure the CONNACK refusal has been sent: MQTT 5 0x86
@@ -43,6 +52,7 @@ pub(super) async fn login(
             CertIdentity::Name(cn) => Some(Login {
                 username: Some(ByteString::from(cn.as_str())),
                 properties: Vec::new(),
+                reauth: Reauth::default(),
             }),
             CertIdentity::None | CertIdentity::Invalid => {
                 tracing::debug!(ip = %peer.ip, "no usable certificate common name");
@@ -58,6 +68,7 @@ pub(super) async fn login(
         return Some(Login {
             username: connect.username.clone(),
             properties: Vec::new(),
+            reauth: Reauth::default(),
         });
     }
     let user = connect.username.as_deref();
@@ -82,6 +93,7 @@ pub(super) async fn login(
             Some(Login {
                 username: username.map(ByteString::from),
                 properties: Vec::new(),
+                reauth: Reauth::default(),
             })
         }
         refused => {
@@ -179,6 +191,10 @@ async fn enhanced(
                 return Some(Login {
                     username: Some(ByteString::from(username)),
                     properties,
+                    reauth: Reauth {
+                        method: Some(method.clone()),
+                        exchange: None,
+                    },
                 });
             }
             _ => {
@@ -235,5 +251,73 @@ impl Conn {
         self.core
             .access
             .allows(&self.client_id, user, |a, c| a.can_deliver(c, topic))
+    }
+}
+
+impl Conn {
+    /// AUTH after CONNACK: re-authentication with the method used at CONNECT (MQTT 5
+    /// section 4.12.1). Failure closes with DISCONNECT 0x87.
+    pub(super) async fn on_auth(&mut self, auth: Auth) {
+        let Some(method) = self.reauth.method.clone() else {
+            // MQTT-4.12.0-1: no AUTH without an Authentication Method in CONNECT.
+            self.protocol_error(ReasonCode::ProtocolError, "MQTT-4.12.0-1");
+            return;
+        };
+        if auth.properties.authentication_method().as_ref() != Some(&method) {
+            // MQTT-4.12.1-1: the same method as in CONNECT.
+            self.protocol_error(ReasonCode::ProtocolError, "MQTT-4.12.1-1");
+            return;
+        }
+        let exchange = match (auth.reason, self.reauth.exchange.take()) {
+            (ReasonCode::ReAuthenticate, None) => {
+                let access = &self.core.access;
+                access.enhanced.as_ref().and_then(|e| e.start(&method))
+            }
+            (ReasonCode::ContinueAuthentication, Some(x)) => Some(x),
+            _ => None,
+        };
+        let Some(mut exchange) = exchange else {
+            self.protocol_error(ReasonCode::ProtocolError, "MQTT-4.12.1");
+            return;
+        };
+        let data = auth
+            .properties
+            .authentication_data()
+            .map(|d| d.to_vec())
+            .unwrap_or_default();
+        let stepped = self
+            .core
+            .access
+            .blocking(move || {
+                let step = exchange.step(&data);
+                (exchange, step)
+            })
+            .await;
+        let Some((exchange, step)) = stepped else {
+            self.close_with(super::Close::Server(ReasonCode::UnspecifiedError));
+            return;
+        };
+        let (reason, data) = match step {
+            EnhancedStep::Continue(challenge) => {
+                self.reauth.exchange = Some(exchange);
+                (ReasonCode::ContinueAuthentication, Some(challenge))
+            }
+            EnhancedStep::Success { data, username }
+                if self.username.as_deref() == Some(username.as_str()) =>
+            {
+                (ReasonCode::Success, data)
+            }
+            _ => {
+                // Failed, or authenticated as someone else: DISCONNECT 0x87.
+                tracing::debug!(client = %self.client_id, "re-authentication failed");
+                self.close_with(super::Close::Server(ReasonCode::NotAuthorized));
+                return;
+            }
+        };
+        let mut properties = Properties::new().with(Property::AuthenticationMethod(method));
+        if let Some(d) = data {
+            properties.set(Property::AuthenticationData(d.into()));
+        }
+        self.send(Packet::Auth(Auth { reason, properties }));
     }
 }

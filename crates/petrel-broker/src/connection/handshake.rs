@@ -197,6 +197,7 @@ async fn establish(
         version: v,
         client_id,
         username: login.username,
+        reauth: login.reauth,
         session,
         out: BytesMut::new(),
         keep_alive: Duration::from_secs(u64::from(keep_alive)),

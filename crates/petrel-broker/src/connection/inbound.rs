@@ -42,7 +42,7 @@ impl Conn {
             }
             // MQTT-3.1.0-2: a second CONNECT is a protocol error.
             Packet::Connect(_) => self.protocol_error(ReasonCode::ProtocolError, "MQTT-3.1.0-2"),
-            Packet::Auth(_) => self.protocol_error(ReasonCode::ProtocolError, "MQTT-4.12.0-1"),
+            Packet::Auth(a) => self.on_auth(a).await,
             Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
                 self.protocol_error(ReasonCode::ProtocolError, "client sent a server packet")
             }

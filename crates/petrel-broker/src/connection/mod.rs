@@ -79,6 +79,8 @@ pub(crate) struct Conn {
     client_id: ByteString,
     /// The authenticated user name, for authorisation.
     username: Option<ByteString>,
+    /// MQTT 5 enhanced authentication state, for re-authentication.
+    reauth: access::Reauth,
     session: Arc<Session>,
     out: BytesMut,
     keep_alive: Duration,
@@ -282,6 +284,7 @@ fn reason_text(reason: ReasonCode) -> &'static str {
         ReasonCode::TopicAliasInvalid => "topic alias invalid",
         ReasonCode::ReceiveMaximumExceeded => "receive maximum exceeded",
         ReasonCode::MalformedPacket => "malformed packet",
+        ReasonCode::NotAuthorized => "not authorized",
         _ => "protocol error",
     }
 }
