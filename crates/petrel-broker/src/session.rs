@@ -38,8 +38,6 @@ pub(crate) struct Delivery {
     pub retain: bool,
     /// Subscription identifiers of every matching subscription.
     pub sub_ids: Vec<u32>,
-    /// The message id in the store when this delivery is durable (persistent session).
-    pub stored: Option<u64>,
 }
 
 /// Where an outgoing QoS 1/2 message is in its flow.
@@ -160,14 +158,10 @@ impl Session {
     }
 
     /// Queues a delivery, applying the queue limits and drop policy, and wakes the owner.
-    /// Returns the store ids of durable deliveries that were dropped (this one or older
-    /// ones), which the caller removes from the store.
-    pub fn enqueue(&self, delivery: Delivery, limits: &Limits, metrics: &Metrics) -> Vec<u64> {
-        let mut dropped = Vec::new();
+    pub fn enqueue(&self, delivery: Delivery, limits: &Limits, metrics: &Metrics) {
         let mut st = self.lock();
         if st.ended || (st.owner.is_none() && delivery.qos == QoS::AtMostOnce) {
-            dropped.extend(delivery.stored);
-            return dropped;
+            return;
         }
         let cost = delivery.msg.cost();
         let full = |st: &SessionState| {
@@ -182,30 +176,26 @@ impl Session {
                             break;
                         };
                         st.queued_bytes -= old.msg.cost();
-                        dropped.extend(old.stored);
                         Metrics::add(&metrics.messages_dropped, 1);
                         Metrics::gauge(&metrics.queued_messages, -1);
                     }
                     if full(&st) {
                         Metrics::add(&metrics.messages_dropped, 1);
-                        dropped.extend(delivery.stored);
-                        return dropped;
+                        return;
                     }
                 }
                 DropPolicy::DropNewest => {
                     Metrics::add(&metrics.messages_dropped, 1);
-                    dropped.extend(delivery.stored);
-                    return dropped;
+                    return;
                 }
                 DropPolicy::Disconnect => {
                     Metrics::add(&metrics.messages_dropped, 1);
-                    dropped.extend(delivery.stored);
                     if st.owner.is_some() {
                         st.overflowed = true;
                         drop(st);
                         self.notify.notify_one();
                     }
-                    return dropped;
+                    return;
                 }
             }
         }
@@ -214,7 +204,6 @@ impl Session {
         Metrics::gauge(&metrics.queued_messages, 1);
         drop(st);
         self.notify.notify_one();
-        dropped
     }
 
     /// Empties the queue and in-flight window (session discarded).
