@@ -24,18 +24,51 @@ pub fn encode(
     packet.encode(version, buf)
 }
 
-/// Size of a properties block with its length prefix; nothing before MQTT 5.
-fn props_len(p: &Properties, v: ProtocolVersion) -> Result<usize, EncodeError> {
-    if v.is_v5() {
-        property_codec::encoded_len(p)
-    } else {
-        Ok(0)
+/// Property block lengths found while sizing a packet, reused while writing it (a packet
+/// has at most two blocks: CONNECT's own and its will's), in the order they are met.
+#[derive(Default)]
+struct Memo {
+    lens: [usize; 2],
+    pushed: usize,
+    popped: usize,
+}
+
+impl Memo {
+    fn push(&mut self, len: usize) {
+        if let Some(slot) = self.lens.get_mut(self.pushed) {
+            *slot = len;
+        }
+        self.pushed += 1;
+    }
+
+    fn pop(&mut self, p: &Properties) -> Result<usize, EncodeError> {
+        let i = self.popped;
+        self.popped += 1;
+        match self.lens.get(i) {
+            Some(&len) if i < self.pushed => Ok(len),
+            _ => property_codec::body_len(p),
+        }
     }
 }
 
-fn put_props(buf: &mut BytesMut, p: &Properties, v: ProtocolVersion) -> Result<(), EncodeError> {
+/// Size of a properties block with its length prefix; nothing before MQTT 5.
+fn props_len(p: &Properties, v: ProtocolVersion, m: &mut Memo) -> Result<usize, EncodeError> {
+    if !v.is_v5() {
+        return Ok(0);
+    }
+    let len = property_codec::body_len(p)?;
+    m.push(len);
+    Ok(varint_len(len) + len)
+}
+
+fn put_props(
+    buf: &mut BytesMut,
+    p: &Properties,
+    v: ProtocolVersion,
+    m: &mut Memo,
+) -> Result<(), EncodeError> {
     if v.is_v5() {
-        let len = property_codec::body_len(p)?;
+        let len = m.pop(p)?;
         property_codec::put(buf, p, len);
     }
     Ok(())
@@ -51,13 +84,14 @@ fn tail_parts(reason: ReasonCode, p: &Properties, v: ProtocolVersion) -> (bool, 
     (with_props || reason != ReasonCode::Success, with_props)
 }
 
-fn tail_len(reason: ReasonCode, p: &Properties, v: ProtocolVersion) -> Result<usize, EncodeError> {
+fn tail_len(
+    reason: ReasonCode,
+    p: &Properties,
+    v: ProtocolVersion,
+    m: &mut Memo,
+) -> Result<usize, EncodeError> {
     let (with_reason, with_props) = tail_parts(reason, p, v);
-    let props = if with_props {
-        property_codec::encoded_len(p)?
-    } else {
-        0
-    };
+    let props = if with_props { props_len(p, v, m)? } else { 0 };
     Ok(usize::from(with_reason) + props)
 }
 
@@ -66,25 +100,27 @@ fn put_tail(
     reason: ReasonCode,
     p: &Properties,
     v: ProtocolVersion,
+    m: &mut Memo,
 ) -> Result<(), EncodeError> {
     let (with_reason, with_props) = tail_parts(reason, p, v);
     if with_reason {
         buf.put_u8(reason.as_u8());
     }
     if with_props {
-        put_props(buf, p, v)?;
+        put_props(buf, p, v, m)?;
     }
     Ok(())
 }
 
-fn connect_len(c: &Connect) -> Result<usize, EncodeError> {
+fn connect_len(c: &Connect, m: &mut Memo) -> Result<usize, EncodeError> {
     let v = c.protocol;
     let mut len = field_len(v.protocol_name().len())? + 1 + 1 + 2;
-    len += props_len(&c.properties, v)?;
+    len += props_len(&c.properties, v, m)?;
     len += field_len(c.client_id.len())?;
     if let Some(w) = &c.will {
-        len +=
-            props_len(&w.properties, v)? + field_len(w.topic.len())? + field_len(w.payload.len())?;
+        len += props_len(&w.properties, v, m)?
+            + field_len(w.topic.len())?
+            + field_len(w.payload.len())?;
     }
     if let Some(u) = &c.username {
         len += field_len(u.len())?;
@@ -95,7 +131,7 @@ fn connect_len(c: &Connect) -> Result<usize, EncodeError> {
     Ok(len)
 }
 
-fn put_connect(buf: &mut BytesMut, c: &Connect) -> Result<(), EncodeError> {
+fn put_connect(buf: &mut BytesMut, c: &Connect, m: &mut Memo) -> Result<(), EncodeError> {
     let v = c.protocol;
     put_field(buf, v.protocol_name().as_bytes());
     buf.put_u8(v.level());
@@ -106,10 +142,10 @@ fn put_connect(buf: &mut BytesMut, c: &Connect) -> Result<(), EncodeError> {
     flags |= u8::from(c.password.is_some()) << 6 | u8::from(c.username.is_some()) << 7;
     buf.put_u8(flags);
     buf.put_u16(c.keep_alive);
-    put_props(buf, &c.properties, v)?;
+    put_props(buf, &c.properties, v, m)?;
     put_field(buf, c.client_id.as_bytes());
     if let Some(w) = &c.will {
-        put_props(buf, &w.properties, v)?;
+        put_props(buf, &w.properties, v, m)?;
         put_field(buf, w.topic.as_bytes());
         put_field(buf, &w.payload);
     }
@@ -132,46 +168,46 @@ fn options_byte(o: &SubscriptionOptions, v: ProtocolVersion) -> u8 {
     b
 }
 
-fn pub_resp_len(r: &PubResp, v: ProtocolVersion) -> Result<usize, EncodeError> {
-    Ok(2 + tail_len(r.reason, &r.properties, v)?)
+fn pub_resp_len(r: &PubResp, v: ProtocolVersion, m: &mut Memo) -> Result<usize, EncodeError> {
+    Ok(2 + tail_len(r.reason, &r.properties, v, m)?)
 }
 
 /// Size of everything after the fixed header.
-fn body_len(p: &Packet, v: ProtocolVersion) -> Result<usize, EncodeError> {
+fn body_len(p: &Packet, v: ProtocolVersion, m: &mut Memo) -> Result<usize, EncodeError> {
     Ok(match p {
-        Packet::Connect(c) => connect_len(c)?,
-        Packet::ConnAck(c) => 2 + props_len(&c.properties, v)?,
+        Packet::Connect(c) => connect_len(c, m)?,
+        Packet::ConnAck(c) => 2 + props_len(&c.properties, v, m)?,
         Packet::Publish(p) => {
             let id_len = match (p.qos, p.packet_id) {
                 (QoS::AtMostOnce, None) => 0,
                 (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(_)) => 2,
                 _ => return Err(EncodeError::PacketIdMismatch),
             };
-            field_len(p.topic.len())? + id_len + props_len(&p.properties, v)? + p.payload.len()
+            field_len(p.topic.len())? + id_len + props_len(&p.properties, v, m)? + p.payload.len()
         }
         Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
-            pub_resp_len(r, v)?
+            pub_resp_len(r, v, m)?
         }
         Packet::Subscribe(s) => {
-            let mut len = 2 + props_len(&s.properties, v)?;
+            let mut len = 2 + props_len(&s.properties, v, m)?;
             for (f, _) in &s.filters {
                 len += field_len(f.len())? + 1;
             }
             len
         }
-        Packet::SubAck(s) => 2 + props_len(&s.properties, v)? + s.reasons.len(),
+        Packet::SubAck(s) => 2 + props_len(&s.properties, v, m)? + s.reasons.len(),
         Packet::Unsubscribe(u) => {
-            let mut len = 2 + props_len(&u.properties, v)?;
+            let mut len = 2 + props_len(&u.properties, v, m)?;
             for f in &u.filters {
                 len += field_len(f.len())?;
             }
             len
         }
-        Packet::UnsubAck(u) if v.is_v5() => 2 + props_len(&u.properties, v)? + u.reasons.len(),
+        Packet::UnsubAck(u) if v.is_v5() => 2 + props_len(&u.properties, v, m)? + u.reasons.len(),
         Packet::UnsubAck(_) => 2,
         Packet::PingReq | Packet::PingResp => 0,
-        Packet::Disconnect(d) => tail_len(d.reason, &d.properties, v)?,
-        Packet::Auth(a) if v.is_v5() => tail_len(a.reason, &a.properties, v)?,
+        Packet::Disconnect(d) => tail_len(d.reason, &d.properties, v, m)?,
+        Packet::Auth(a) if v.is_v5() => tail_len(a.reason, &a.properties, v, m)?,
         Packet::Auth(_) => {
             return Err(EncodeError::NotInVersion {
                 packet: PacketType::Auth,
@@ -190,9 +226,14 @@ fn first_byte(p: &Packet) -> u8 {
     (p.packet_type() as u8) << 4 | flags
 }
 
-fn put_body(buf: &mut BytesMut, p: &Packet, v: ProtocolVersion) -> Result<(), EncodeError> {
+fn put_body(
+    buf: &mut BytesMut,
+    p: &Packet,
+    v: ProtocolVersion,
+    m: &mut Memo,
+) -> Result<(), EncodeError> {
     match p {
-        Packet::Connect(c) => put_connect(buf, c)?,
+        Packet::Connect(c) => put_connect(buf, c, m)?,
         Packet::ConnAck(c) => {
             buf.put_u8(u8::from(c.session_present));
             buf.put_u8(if v.is_v5() {
@@ -200,23 +241,23 @@ fn put_body(buf: &mut BytesMut, p: &Packet, v: ProtocolVersion) -> Result<(), En
             } else {
                 c.reason.to_v3_connack()
             });
-            put_props(buf, &c.properties, v)?;
+            put_props(buf, &c.properties, v, m)?;
         }
         Packet::Publish(p) => {
             put_field(buf, p.topic.as_bytes());
             if let Some(id) = p.packet_id {
                 buf.put_u16(id.get());
             }
-            put_props(buf, &p.properties, v)?;
+            put_props(buf, &p.properties, v, m)?;
             buf.put_slice(&p.payload);
         }
         Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
             buf.put_u16(r.packet_id.get());
-            put_tail(buf, r.reason, &r.properties, v)?;
+            put_tail(buf, r.reason, &r.properties, v, m)?;
         }
         Packet::Subscribe(s) => {
             buf.put_u16(s.packet_id.get());
-            put_props(buf, &s.properties, v)?;
+            put_props(buf, &s.properties, v, m)?;
             for (f, o) in &s.filters {
                 put_field(buf, f.as_bytes());
                 buf.put_u8(options_byte(o, v));
@@ -224,7 +265,7 @@ fn put_body(buf: &mut BytesMut, p: &Packet, v: ProtocolVersion) -> Result<(), En
         }
         Packet::SubAck(s) => {
             buf.put_u16(s.packet_id.get());
-            put_props(buf, &s.properties, v)?;
+            put_props(buf, &s.properties, v, m)?;
             for r in &s.reasons {
                 buf.put_u8(if v.is_v5() {
                     r.as_u8()
@@ -235,7 +276,7 @@ fn put_body(buf: &mut BytesMut, p: &Packet, v: ProtocolVersion) -> Result<(), En
         }
         Packet::Unsubscribe(u) => {
             buf.put_u16(u.packet_id.get());
-            put_props(buf, &u.properties, v)?;
+            put_props(buf, &u.properties, v, m)?;
             for f in &u.filters {
                 put_field(buf, f.as_bytes());
             }
@@ -243,15 +284,15 @@ fn put_body(buf: &mut BytesMut, p: &Packet, v: ProtocolVersion) -> Result<(), En
         Packet::UnsubAck(u) => {
             buf.put_u16(u.packet_id.get());
             if v.is_v5() {
-                put_props(buf, &u.properties, v)?;
+                put_props(buf, &u.properties, v, m)?;
                 for r in &u.reasons {
                     buf.put_u8(r.as_u8());
                 }
             }
         }
         Packet::PingReq | Packet::PingResp => {}
-        Packet::Disconnect(d) => put_tail(buf, d.reason, &d.properties, v)?,
-        Packet::Auth(a) => put_tail(buf, a.reason, &a.properties, v)?,
+        Packet::Disconnect(d) => put_tail(buf, d.reason, &d.properties, v, m)?,
+        Packet::Auth(a) => put_tail(buf, a.reason, &a.properties, v, m)?,
     }
     Ok(())
 }
@@ -260,7 +301,7 @@ impl Packet {
     /// Total encoded size in `version` (CONNECT: in its own protocol), fixed header
     /// included. Use it to honour a peer's maximum packet size before encoding.
     pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
-        let body = body_len(self, version)?;
+        let body = body_len(self, version, &mut Memo::default())?;
         if body > VARINT_MAX as usize {
             return Err(EncodeError::PacketTooLarge { len: body });
         }
@@ -276,7 +317,8 @@ impl Packet {
             check_strings: true,
         }
         .packet(self)?;
-        let body = body_len(self, version)?;
+        let mut memo = Memo::default();
+        let body = body_len(self, version, &mut memo)?;
         if body > VARINT_MAX as usize {
             return Err(EncodeError::PacketTooLarge { len: body });
         }
@@ -284,7 +326,7 @@ impl Packet {
         buf.reserve(1 + varint_len(body) + body);
         buf.put_u8(first_byte(self));
         put_varint(buf, body);
-        if let Err(e) = put_body(buf, self, version) {
+        if let Err(e) = put_body(buf, self, version, &mut memo) {
             buf.truncate(start);
             return Err(e);
         }

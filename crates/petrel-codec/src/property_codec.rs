@@ -268,12 +268,6 @@ pub(crate) fn body_len(props: &Properties) -> Result<usize, EncodeError> {
     Ok(total)
 }
 
-/// Size of the properties with their length prefix.
-pub(crate) fn encoded_len(props: &Properties) -> Result<usize, EncodeError> {
-    let len = body_len(props)?;
-    Ok(varint_len(len) + len)
-}
-
 /// Writes the property length and the properties; `len` comes from [`body_len`].
 pub(crate) fn put(buf: &mut BytesMut, props: &Properties, len: usize) {
     put_varint(buf, len);
