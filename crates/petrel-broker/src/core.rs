@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytestring::ByteString;
 use petrel_codec::{QoS, ReasonCode};
-use petrel_store::{Batch, Op, Store, StoredSession, StoredSubscription};
+use petrel_store::{Batch, Op, QueueTarget, Store, StoredSession, StoredSubscription};
 use tokio::sync::{oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -41,6 +41,8 @@ pub(crate) struct Core {
     wills: Mutex<HashMap<ByteString, AbortHandle>>,
     pending: Mutex<HashMap<IpAddr, usize>>,
     next_conn: AtomicU64,
+    /// The next store id of a durable message.
+    next_message: AtomicU64,
 }
 
 /// A connection that has not completed CONNECT, counted per source address until dropped.
@@ -82,6 +84,7 @@ impl Core {
             wills: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
+            next_message: AtomicU64::new(1),
         }
     }
 
@@ -119,6 +122,14 @@ impl Core {
     /// Routes a message: updates the retained store when RETAIN=1, then queues it for
     /// every matching session. Returns false when a store commit failed.
     pub async fn publish(&self, msg: Arc<Message>) -> bool {
+        self.publish_with(msg, Vec::new()).await
+    }
+
+    /// [`Core::publish`], committing `extra` operations in the same store batch as the
+    /// message's durable queue entries. A QoS 1/2 message for a persistent session is
+    /// committed to the store before it is queued anywhere and before this returns; when
+    /// that commit fails the message is not delivered and false is returned.
+    pub async fn publish_with(&self, msg: Arc<Message>, extra: Vec<Op>) -> bool {
         let mut ok = true;
         let Ok(name) = TopicName::new(msg.topic.clone()) else {
             return ok;
@@ -138,6 +149,8 @@ impl Core {
             }
         }
         let origin = msg.origin.as_deref();
+        let mut deliveries = Vec::new();
+        let mut targets = Vec::new();
         for t in self.index.route(&name, msg.qos, origin) {
             let delivery = Delivery {
                 msg: msg.clone(),
@@ -145,11 +158,83 @@ impl Core {
                 // MQTT-3.3.1-12 / -13: RETAIN kept only with Retain As Published.
                 retain: msg.retain && t.retain_as_published,
                 sub_ids: t.sub_ids,
+                stored: None,
             };
-            t.session
-                .enqueue(delivery, &self.config.limits, &self.metrics);
+            let durable = delivery.qos != QoS::AtMostOnce && t.session.lock().expiry_interval > 0;
+            if durable {
+                targets.push(
+                    QueueTarget::new(t.session.client_id.clone(), delivery.qos)
+                        .with_retain(delivery.retain)
+                        .with_subscription_ids(delivery.sub_ids.clone()),
+                );
+            }
+            deliveries.push((t.session, delivery, durable));
         }
+        let mut stored = None;
+        if !targets.is_empty() || !extra.is_empty() {
+            let mut batch: Batch = extra.into_iter().collect();
+            if !targets.is_empty() {
+                let id = self.next_message.fetch_add(1, Ordering::Relaxed);
+                batch.push(Op::Enqueue {
+                    message_id: id,
+                    message: crate::persist::stored_message(&msg),
+                    targets,
+                });
+                stored = Some(id);
+            }
+            if let Err(e) = self.store.commit(batch).await {
+                tracing::warn!(error = %e, "store commit failed: message not accepted");
+                return false;
+            }
+        }
+        let mut dropped = Batch::new();
+        for (session, mut delivery, durable) in deliveries {
+            if durable {
+                delivery.stored = stored;
+            }
+            for id in session.enqueue(delivery, &self.config.limits, &self.metrics) {
+                dropped.push(Op::Dequeue {
+                    client_id: session.client_id.clone(),
+                    message_id: id,
+                });
+            }
+        }
+        self.forget(dropped);
         ok
+    }
+
+    /// Sends a batch to the store without waiting: it is ordered before every later
+    /// commit (the store orders batches when `commit` is called).
+    pub fn forget(&self, batch: Batch) {
+        if !batch.is_empty() {
+            drop(self.store.commit(batch));
+        }
+    }
+
+    /// Records a newly attached session in the store before CONNACK: a fresh session
+    /// replaces whatever was stored under the client id; a resumed one gets its new
+    /// expiry (none while connected).
+    pub async fn persist_attach(&self, session: &Session, present: bool) {
+        let expiry = session.lock().expiry_interval;
+        let mut batch = Batch::new();
+        if present {
+            batch.push(Op::SetSessionExpiry {
+                client_id: session.client_id.clone(),
+                expiry_interval: expiry,
+                expires_at_ms: None,
+            });
+        } else {
+            batch.push(Op::DeleteSession(session.client_id.clone()));
+            if expiry > 0 {
+                batch.push(Op::PutSession(StoredSession::new(
+                    session.client_id.clone(),
+                    expiry,
+                )));
+            }
+        }
+        if let Err(e) = self.store.commit(batch).await {
+            tracing::warn!(client = %session.client_id, error = %e, "store commit failed at connect");
+        }
     }
 
     /// Attaches a connection to the session of `client_id`, creating or replacing it.
@@ -243,6 +328,8 @@ impl Core {
         }
         let mut batch = Batch::new();
         let mut record = StoredSession::new(session.client_id.clone(), expiry);
+        record.expires_at_ms = (expiry != u32::MAX)
+            .then(|| crate::persist::wall_ms().saturating_add(u64::from(expiry) * 1000));
         record.subscriptions = session
             .lock()
             .subscriptions
@@ -321,6 +408,15 @@ impl Core {
     /// Restores sessions and retained messages from the store at start-up.
     pub async fn restore(self: &Arc<Self>) -> Result<(), petrel_store::StoreError> {
         let snapshot = self.store.load().await?;
+        // Expired sessions and messages leave the store before anything is restored.
+        self.forget(
+            Op::Expire {
+                now_ms: crate::persist::wall_ms(),
+            }
+            .into(),
+        );
+        self.next_message
+            .store(snapshot.max_message_id + 1, Ordering::Relaxed);
         let now = Instant::now();
         let wall = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -336,8 +432,13 @@ impl Core {
             Arc::make_mut(&mut msg).expires_at = expires_at;
             self.retained.restore(msg);
         }
+        let wall_now = crate::persist::wall_ms();
         for s in snapshot.sessions {
+            if s.expires_at_ms.is_some_and(|at| at <= wall_now) {
+                continue;
+            }
             let session = Session::new(s.client_id.clone(), s.expiry_interval);
+            crate::persist::restore_queue(&session, &s, &self.metrics);
             for sub in s.subscriptions {
                 self.subscribe(
                     &session,
@@ -369,8 +470,18 @@ impl Core {
                 // MQTT-3.3.1-9: retained messages sent on subscribe have RETAIN=1.
                 retain: true,
                 sub_ids: sub_id.into_iter().collect(),
+                stored: None,
             };
-            session.enqueue(delivery, &self.config.limits, &self.metrics);
+            let dropped = session.enqueue(delivery, &self.config.limits, &self.metrics);
+            self.forget(
+                dropped
+                    .into_iter()
+                    .map(|id| Op::Dequeue {
+                        client_id: session.client_id.clone(),
+                        message_id: id,
+                    })
+                    .collect(),
+            );
         }
     }
 }

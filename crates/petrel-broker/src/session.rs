@@ -38,6 +38,8 @@ pub(crate) struct Delivery {
     pub retain: bool,
     /// Subscription identifiers of every matching subscription.
     pub sub_ids: Vec<u32>,
+    /// The message id in the store when this delivery is durable (persistent session).
+    pub stored: Option<u64>,
 }
 
 /// Where an outgoing QoS 1/2 message is in its flow.
@@ -158,10 +160,14 @@ impl Session {
     }
 
     /// Queues a delivery, applying the queue limits and drop policy, and wakes the owner.
-    pub fn enqueue(&self, delivery: Delivery, limits: &Limits, metrics: &Metrics) {
+    /// Returns the store ids of durable deliveries that were dropped (this one or older
+    /// ones), which the caller removes from the store.
+    pub fn enqueue(&self, delivery: Delivery, limits: &Limits, metrics: &Metrics) -> Vec<u64> {
+        let mut dropped = Vec::new();
         let mut st = self.lock();
         if st.ended || (st.owner.is_none() && delivery.qos == QoS::AtMostOnce) {
-            return;
+            dropped.extend(delivery.stored);
+            return dropped;
         }
         let cost = delivery.msg.cost();
         let full = |st: &SessionState| {
@@ -176,26 +182,30 @@ impl Session {
                             break;
                         };
                         st.queued_bytes -= old.msg.cost();
+                        dropped.extend(old.stored);
                         Metrics::add(&metrics.messages_dropped, 1);
                         Metrics::gauge(&metrics.queued_messages, -1);
                     }
                     if full(&st) {
                         Metrics::add(&metrics.messages_dropped, 1);
-                        return;
+                        dropped.extend(delivery.stored);
+                        return dropped;
                     }
                 }
                 DropPolicy::DropNewest => {
                     Metrics::add(&metrics.messages_dropped, 1);
-                    return;
+                    dropped.extend(delivery.stored);
+                    return dropped;
                 }
                 DropPolicy::Disconnect => {
                     Metrics::add(&metrics.messages_dropped, 1);
+                    dropped.extend(delivery.stored);
                     if st.owner.is_some() {
                         st.overflowed = true;
                         drop(st);
                         self.notify.notify_one();
                     }
-                    return;
+                    return dropped;
                 }
             }
         }
@@ -204,6 +214,7 @@ impl Session {
         Metrics::gauge(&metrics.queued_messages, 1);
         drop(st);
         self.notify.notify_one();
+        dropped
     }
 
     /// Empties the queue and in-flight window (session discarded).

@@ -352,6 +352,8 @@ async fn restart_on_same_store_restores_sessions_and_retained() {
     let mut p = Raw::connect(second.local_addr(), V5, "p2").await;
     p.publish(publish("d/live", "after restart", QoS::AtLeastOnce, 1))
         .await;
+    // The message queued for the offline session survived the restart (issue 9).
+    assert_eq!(&s.next_publish().await.unwrap().payload[..], b"kept");
     assert_eq!(
         &s.next_publish().await.unwrap().payload[..],
         b"after restart"
