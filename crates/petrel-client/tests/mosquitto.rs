@@ -205,3 +205,131 @@ async fn refused_connect_reports_the_reason_code() {
     ));
     let _ = Duration::ZERO;
 }
+
+/// MQTT 5 properties travel end to end: user properties (order kept), content type,
+/// message expiry, payload format, correlation data; with outgoing topic aliases on
+/// (Mosquitto allows 10), repeated topics still arrive with their full name.
+#[tokio::test]
+async fn mqtt5_properties_and_topic_aliases() {
+    let broker = Mosquitto::start().await;
+    let sub_c = Client::connect(opts(broker.addr(), ProtocolVersion::V5))
+        .await
+        .expect("connect");
+    let mut sub = sub_c
+        .subscribe("props/#", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let o = opts(broker.addr(), ProtocolVersion::V5)
+        .topic_aliases(petrel_client::AliasPolicy::LeastRecentlyUsed);
+    let pub_c = Client::connect(o).await.expect("connect");
+    assert!(pub_c
+        .connection_info()
+        .is_some_and(|i| i.topic_alias_maximum > 0));
+    for i in 0..30u32 {
+        let topic = format!("props/{}", i % 3);
+        let mut m = Message::new(topic.clone(), format!("{i}"), QoS::AtLeastOnce);
+        m.properties
+            .set(Property::UserProperty("a".into(), "1".into()));
+        m.properties
+            .set(Property::UserProperty("b".into(), "2".into()));
+        m.properties.set(Property::ContentType("text/plain".into()));
+        m.properties.set(Property::MessageExpiryInterval(3600));
+        m.properties.set(Property::PayloadFormatIndicator(1));
+        m.properties.set(Property::CorrelationData(
+            petrel_client::Bytes::from_static(b"cd"),
+        ));
+        pub_c.publish_message(m).await.expect("publish");
+        let r = tokio::time::timeout(LONG, sub.recv())
+            .await
+            .expect("in time")
+            .expect("message");
+        assert_eq!(r.topic, topic.as_str());
+        let ups: Vec<_> = r
+            .properties
+            .user_properties()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(
+            ups,
+            vec![("a".into(), "1".into()), ("b".into(), "2".into())]
+        );
+        assert_eq!(r.properties.content_type().as_deref(), Some("text/plain"));
+        assert!(r
+            .properties
+            .message_expiry_interval()
+            .is_some_and(|s| s <= 3600 && s > 3500));
+        assert_eq!(r.properties.payload_format_indicator(), Some(1));
+        assert_eq!(r.properties.correlation_data().as_deref(), Some(&b"cd"[..]));
+        assert_eq!(
+            r.properties.topic_alias(),
+            None,
+            "aliases never reach the application"
+        );
+    }
+    pub_c.disconnect().await.expect("disconnect");
+    sub_c.disconnect().await.expect("disconnect");
+}
+
+/// A second connection with the same client id takes the session over: the first client
+/// sees the connection end in its event stream (Mosquitto 2.0 closes the socket without a
+/// DISCONNECT; the Petrel broker test checks the 0x8E reason code), and with reconnection
+/// off it stops.
+#[tokio::test]
+async fn takeover_reaches_the_event_stream() {
+    let broker = Mosquitto::start().await;
+    scenarios::takeover(broker.addr(), None).await;
+}
+
+/// With the offline queue off, a publish while disconnected fails at once instead of
+/// waiting; with it on, it is bounded and delivered after the reconnect.
+#[tokio::test]
+async fn offline_queue_bound() {
+    let mut broker = Mosquitto::start().await;
+    let o = opts(broker.addr(), ProtocolVersion::V5).offline_queue(0);
+    let off = Client::connect(o).await.expect("connect");
+    let o = opts(broker.addr(), ProtocolVersion::V5).offline_queue(2);
+    let two = Client::connect(o).await.expect("connect");
+    let mut ev_off = off.events();
+    let mut ev_two = two.events();
+    broker.stop();
+    for ev in [&mut ev_off, &mut ev_two] {
+        loop {
+            let e = tokio::time::timeout(LONG, ev.recv())
+                .await
+                .expect("in time");
+            if matches!(e, Some(Event::Disconnected { .. })) {
+                break;
+            }
+        }
+    }
+    let r = off.publish("q/x", "lost", QoS::AtMostOnce, false).await;
+    assert_eq!(r, Err(petrel_client::Error::NotConnected));
+    let a = two
+        .enqueue(Message::new("q/x", "1", QoS::AtLeastOnce))
+        .await
+        .expect("queued");
+    let b = two
+        .enqueue(Message::new("q/x", "2", QoS::AtMostOnce))
+        .await
+        .expect("queued");
+    let c = two
+        .enqueue(Message::new("q/x", "3", QoS::AtMostOnce))
+        .await
+        .expect("sent");
+    assert_eq!(
+        c.await,
+        Err(petrel_client::Error::NotConnected),
+        "third is over the bound"
+    );
+    broker.restart().await;
+    tokio::time::timeout(LONG, a)
+        .await
+        .expect("in time")
+        .expect("delivered after reconnect");
+    tokio::time::timeout(LONG, b)
+        .await
+        .expect("in time")
+        .expect("delivered after reconnect");
+    off.disconnect().await.expect("disconnect");
+    two.disconnect().await.expect("disconnect");
+}

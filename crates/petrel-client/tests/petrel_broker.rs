@@ -104,3 +104,15 @@ async fn stalled_broker_applies_backpressure() {
     let broker = petrel_broker().await;
     scenarios::backpressure(broker.local_addr(), ProtocolVersion::V5).await;
 }
+
+/// Session takeover: the Petrel broker tells the first client why (DISCONNECT 0x8E,
+/// MQTT-3.1.4-3 ends the existing connection) and it reaches the event stream.
+#[tokio::test]
+async fn takeover_reason_reaches_the_event_stream() {
+    let broker = petrel_broker().await;
+    scenarios::takeover(
+        broker.local_addr(),
+        Some(petrel_client::ReasonCode::SessionTakenOver),
+    )
+    .await;
+}

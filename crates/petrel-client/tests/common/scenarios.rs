@@ -304,3 +304,29 @@ pub async fn backpressure(addr: SocketAddr, version: ProtocolVersion) {
 pub fn rand_suffix() -> String {
     format!("{:08x}", rand::random::<u32>())
 }
+
+/// Two clients with the same id: the first is taken over and, with reconnection off,
+/// reports `Disconnected` (with `expected` as its reason code when given), then `Closed`,
+/// and its commands fail with `Error::Closed`.
+pub async fn takeover(addr: SocketAddr, expected: Option<petrel_client::ReasonCode>) {
+    let o = opts(addr, ProtocolVersion::V5)
+        .client_id(format!("takeover-{}", rand_suffix()))
+        .reconnect(ReconnectOptions::disabled());
+    let first = Client::connect(o.clone()).await.expect("connect");
+    let mut events = first.events();
+    let second = Client::connect(o).await.expect("connect");
+    let reason = loop {
+        match within("Disconnected", events.recv()).await {
+            Some(Event::Disconnected { reason }) => break reason,
+            Some(_) => continue,
+            None => panic!("no Disconnected event"),
+        }
+    };
+    if let Some(code) = expected {
+        assert_eq!(reason.reason_code(), code, "{reason:?}");
+    }
+    assert_eq!(within("Closed", events.recv()).await, Some(Event::Closed));
+    let r = first.publish("x", "y", QoS::AtLeastOnce, false).await;
+    assert_eq!(r, Err(petrel_client::Error::Closed));
+    second.disconnect().await.expect("disconnect");
+}
