@@ -175,8 +175,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             ))
         }
     };
+    if secs > MAX_DURATION_SECS {
+        return Err(format!("{s:?} is longer than a year"));
+    }
     Duration::try_from_secs_f64(secs).map_err(|e| format!("bad duration {s:?}: {e}"))
 }
+
+/// Longest duration accepted (a year), so that deadlines never overflow a clock.
+const MAX_DURATION_SECS: f64 = 366.0 * 86_400.0;
 
 #[cfg(test)]
 mod tests {
@@ -197,6 +203,8 @@ mod tests {
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3 weeks").is_err());
+        assert!(parse_duration("1e30").is_err());
+        assert!(parse_duration("9999999h").is_err());
     }
 
     #[test]

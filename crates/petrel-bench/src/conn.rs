@@ -40,10 +40,14 @@ pub(crate) async fn run(
             "--concurrency must be at least 1".into(),
         ));
     }
-    if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-        return Err(BenchError::InvalidArgs(
-            "--rate must be a positive number".into(),
-        ));
+    if args
+        .rate
+        .is_some_and(|r| !(r.is_finite() && r >= crate::pubsub::MIN_RATE))
+    {
+        return Err(BenchError::InvalidArgs(format!(
+            "--rate must be at least {} connections per second",
+            crate::pubsub::MIN_RATE
+        )));
     }
     let run_id: u32 = rand::random();
     let counters = Arc::new(Counters::default());

@@ -24,6 +24,9 @@ const BATCH: u32 = 256;
 /// Encoded bytes waiting for the socket beyond which no more messages are encoded.
 const MAX_PENDING_WRITE: usize = 256 * 1024;
 
+/// A bound for scheduled send times (open loop), far beyond any run's end.
+const FAR_FUTURE: Duration = Duration::from_secs(10 * 366 * 86_400);
+
 /// What a publisher did.
 #[derive(Debug, Clone)]
 pub(crate) struct PubResult {
@@ -162,7 +165,7 @@ pub(crate) async fn run(
             }
             let sent_at = match interval {
                 Some(iv) => {
-                    let due = start + iv.mul_f64(seq as f64);
+                    let due = start + iv.mul_f64(seq as f64).min(FAR_FUTURE);
                     if due > now {
                         next_due = Some(due);
                         break;

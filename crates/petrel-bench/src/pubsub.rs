@@ -19,6 +19,9 @@ use crate::subscriber::{latency_histogram, SubResult};
 use crate::wire::{Conn, ConnectOpts};
 use crate::{publisher, subscriber, BenchError};
 
+/// Slowest open-loop rate accepted, in messages per second.
+pub(crate) const MIN_RATE: f64 = 0.001;
+
 /// Who publishes where and who should receive what.
 pub(crate) struct Plan {
     pub run_id: u32,
@@ -57,8 +60,10 @@ impl Plan {
                 "--publishers, --topics, --window and --inflight must be at least 1".into(),
             );
         }
-        if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-            return invalid("--rate must be a positive number".into());
+        if args.rate.is_some_and(|r| !(r.is_finite() && r >= MIN_RATE)) {
+            return invalid(format!(
+                "--rate must be at least {MIN_RATE} messages per second"
+            ));
         }
         if args.topic_prefix.contains(['+', '#']) || args.topic_prefix.is_empty() {
             return invalid(
@@ -435,6 +440,7 @@ mod tests {
             "-w 0",
             "--rate 0",
             "--rate=-5",
+            "--rate 0.0001",
             "--topic-prefix a/#",
             "--inflight 0",
         ] {
