@@ -90,3 +90,73 @@ impl AuthConfig {
         self.password_file.is_some() || self.scram_file.is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn listener_and_auth_keys_parse() {
+        let text = r#"
+[[listener]]
+bind = "127.0.0.1:1883"
+
+[[listener]]
+bind = "0.0.0.0:8883"
+transport = "tls"
+cert = "server.pem"
+key = "server.key"
+ca = "ca.pem"
+require_client_cert = true
+use_cn_as_username = true
+allow = ["10.0.0.0/8", "2001:db8::/32"]
+deny = ["10.1.0.0/16"]
+max_connections_per_ip = 8
+
+[[listener]]
+bind = "0.0.0.0:8080"
+transport = "ws"
+
+[auth]
+password_file = "passwd"
+acl_file = "acl"
+allow_anonymous = false
+mqtt3_publish_denied = "disconnect"
+"#;
+        let c = Config::from_toml(text, "<string>").expect("parses");
+        assert_eq!(c.listeners[0].transport, Transport::Tcp);
+        let tls = &c.listeners[1];
+        assert_eq!(tls.transport, Transport::Tls);
+        assert!(tls.transport.is_tls() && !tls.transport.is_websocket());
+        assert!(tls.require_client_cert && tls.use_cn_as_username);
+        assert_eq!(tls.allow.len(), 2);
+        assert_eq!(tls.max_connections_per_ip, 8);
+        assert_eq!(c.listeners[2].path, "/mqtt");
+        assert_eq!(c.auth.mqtt3_publish_denied, Mqtt3PublishDenied::Disconnect);
+        assert_eq!(c.auth.allow_anonymous, Some(false));
+        assert!(c.auth.has_authenticator());
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = Config::from_toml(
+            "[[listener]]\nbind = \"127.0.0.1:1\"\ntransport = \"quic\"\n",
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("x.toml:3:"), "{err}");
+        let err = Config::from_toml(
+            "[[listener]]\nbind = \"127.0.0.1:1\"\ndeny = [\"10.0.0.0/33\"]\n",
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("x.toml:3:"), "{err}");
+        let err = Config::from_toml("[auth]\npasword_file = \"p\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pasword_file"), "{err}");
+    }
+}

@@ -84,7 +84,18 @@ fn common_name(der: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::common_name;
+    use super::{acceptor, common_name};
+    use crate::config::{ListenerConfig, Transport};
+
+    #[test]
+    fn missing_or_unreadable_files_are_named() {
+        let error = |l: &ListenerConfig| acceptor(l).err().unwrap_or_default();
+        let mut l = ListenerConfig::new(([127, 0, 0, 1], 0).into()).with_transport(Transport::Tls);
+        assert!(error(&l).contains("`cert` and `key`"));
+        l.cert = Some("/nonexistent/server.pem".into());
+        l.key = Some("/nonexistent/server.key".into());
+        assert!(error(&l).contains("`cert` /nonexistent/server.pem"));
+    }
 
     #[test]
     fn common_name_is_read() {
