@@ -192,6 +192,54 @@ impl Default for Features {
     }
 }
 
+/// Where the broker keeps its durable state (`[storage]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StorageConfig {
+    /// `disk` (an SQLite database in `dir`) or `memory` (nothing survives a restart).
+    pub backend: StorageBackend,
+    /// The data directory (created when missing).
+    pub dir: PathBuf,
+    /// What an acknowledged message survives: `process` (a crash of the broker) or
+    /// `power` (power loss too: an fsync per group commit).
+    pub durability: StorageDurability,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            backend: StorageBackend::Disk,
+            dir: PathBuf::from("petrel-data"),
+            durability: StorageDurability::Process,
+        }
+    }
+}
+
+/// The store `petreld` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum StorageBackend {
+    /// The embedded on-disk store.
+    #[default]
+    Disk,
+    /// In memory only.
+    Memory,
+}
+
+/// The durability level of the disk store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum StorageDurability {
+    /// Survive a crash of the broker process.
+    #[default]
+    Process,
+    /// Survive power loss as well.
+    Power,
+}
+
 /// The whole broker configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -208,6 +256,9 @@ pub struct Config {
     pub features: Features,
     /// Authentication and authorisation.
     pub auth: AuthConfig,
+    /// Durable state (used by `petreld`; [`crate::Broker::start`] keeps everything in
+    /// memory, [`crate::Broker::start_with_store`] takes the store it is given).
+    pub storage: StorageConfig,
 }
 
 impl Default for Config {
@@ -221,6 +272,7 @@ impl Default for Config {
             sys: SysConfig::default(),
             features: Features::default(),
             auth: AuthConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }

@@ -33,7 +33,7 @@ mod transport;
 
 pub use config::{
     AuthConfig, Config, ConfigError, DropPolicy, Features, Limits, ListenerConfig,
-    Mqtt3PublishDenied, SysConfig, Transport,
+    Mqtt3PublishDenied, StorageBackend, StorageConfig, StorageDurability, SysConfig, Transport,
 };
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use security::{Security, SecurityError};

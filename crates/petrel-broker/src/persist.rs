@@ -17,6 +17,7 @@ use petrel_codec::QoS;
 use petrel_store::{DeliveryState, PendingDelivery, StoredMessage, StoredSession};
 use tokio::time::Instant;
 
+use crate::config::{StorageBackend, StorageConfig, StorageDurability};
 use crate::message::Message;
 use crate::metrics::Metrics;
 use crate::session::{Delivery, Inflight, Phase, Session};
@@ -108,5 +109,25 @@ fn delivery_of(p: &PendingDelivery, msg: Arc<Message>) -> Delivery {
         retain: p.retain,
         sub_ids: p.subscription_ids.clone(),
         stored: Some(p.message_id),
+    }
+}
+
+impl StorageConfig {
+    /// Opens the store this section describes. A damaged data directory, or one in use by
+    /// another broker, is refused with an error that names it.
+    pub fn open(&self) -> Result<Arc<dyn petrel_store::Store>, petrel_store::StoreError> {
+        match self.backend {
+            StorageBackend::Memory => Ok(Arc::new(petrel_store::MemoryStore::new())),
+            StorageBackend::Disk => {
+                let durability = match self.durability {
+                    StorageDurability::Process => petrel_store::Durability::Process,
+                    StorageDurability::Power => petrel_store::Durability::Power,
+                };
+                let options = petrel_store::SqliteOptions::default().with_durability(durability);
+                Ok(Arc::new(petrel_store::SqliteStore::open(
+                    &self.dir, options,
+                )?))
+            }
+        }
     }
 }

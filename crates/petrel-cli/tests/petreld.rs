@@ -15,6 +15,17 @@ fn free_port() -> u16 {
 
 struct Daemon(Child);
 
+/// A fresh working directory, so that each petreld gets its own default data directory
+/// (`petrel-data`, relative; one broker at a time may use it).
+fn scratch_cwd() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("petreld-cwd-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -24,7 +35,13 @@ impl Drop for Daemon {
 
 fn start(port: u16) -> Daemon {
     let child = Command::new(PETRELD)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--log-level", "warn"])
+        .current_dir(scratch_cwd())
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log-level",
+            "warn",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -42,8 +59,16 @@ fn bad_config_names_key_and_line() {
     let dir = std::env::temp_dir().join(format!("petreld-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.toml");
-    std::fs::write(&path, "[limits]\nmax_packet_size = 2048\nmax_conections = 5\n").unwrap();
-    let out = Command::new(PETRELD).arg("--config").arg(&path).output().unwrap();
+    std::fs::write(
+        &path,
+        "[limits]\nmax_packet_size = 2048\nmax_conections = 5\n",
+    )
+    .unwrap();
+    let out = Command::new(PETRELD)
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:3:"), "{err}");
@@ -57,7 +82,13 @@ fn example_config_is_accepted() {
     let port = free_port();
     // The example listens on 1883; --listen overrides it so the test does not clash.
     let mut child = Command::new(PETRELD)
-        .args(["--config", example, "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(scratch_cwd())
+        .args([
+            "--config",
+            example,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -66,7 +97,12 @@ fn example_config_is_accepted() {
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             panic!("petreld exited with {status}: {err}");
         }
         assert!(Instant::now() < deadline, "petreld did not listen");
@@ -115,7 +151,10 @@ fn sigterm_disconnects_v5_clients_with_0x8b() {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // MQTT 5 CONNECT, clean start, keep-alive 60, no properties, empty client id.
-    s.write_all(&[0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 60, 0, 0, 0]).unwrap();
+    s.write_all(&[
+        0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 60, 0, 0, 0,
+    ])
+    .unwrap();
     let mut connack = [0u8; 2];
     s.read_exact(&mut connack).unwrap();
     assert_eq!(connack[0], 0x20);
@@ -123,7 +162,11 @@ fn sigterm_disconnects_v5_clients_with_0x8b() {
     s.read_exact(&mut rest).unwrap();
     assert_eq!(rest[1], 0, "CONNACK success");
     let pid = daemon.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let mut disconnect = [0u8; 3];
     s.read_exact(&mut disconnect).unwrap();
     assert_eq!(disconnect[0], 0xE0);
@@ -137,5 +180,8 @@ fn sigterm_disconnects_v5_clients_with_0x8b() {
         assert!(Instant::now() < deadline, "petreld did not exit");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "still accepting");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "still accepting"
+    );
 }

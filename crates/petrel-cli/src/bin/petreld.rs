@@ -51,7 +51,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let broker = Broker::start(config).await?;
+    let store = config.storage.open().with_context(|| {
+        format!(
+            "cannot open the data directory {}",
+            config.storage.dir.display()
+        )
+    })?;
+    let broker = Broker::start_with_store(config, store).await?;
     tracing::info!(version = petrel_broker::VERSION, addrs = ?broker.local_addrs(), "petreld started");
     wait_for_signal().await?;
     tracing::info!("shutting down");

@@ -133,6 +133,10 @@ pub(crate) fn prepare(
         .map_err(fail)?;
     conn.pragma_update(None, "journal_size_limit", 8 * 1024 * 1024)
         .map_err(fail)?;
+    conn.pragma_update(None, "cache_size", -16 * 1024)
+        .map_err(fail)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(fail)?;
     if let Some(max) = options.max_size_bytes {
         let page: i64 = conn
             .query_row("PRAGMA page_size", [], |r| r.get(0))

@@ -1,9 +1,8 @@
 //! The writer thread: owns the connection and commits batches in groups.
 //!
 //! Batches that arrive while a commit is running wait in the channel; when the commit is
-//! done, the thread takes all of them (up to a limit) and writes them in one transaction,
-//! each inside its own savepoint so that a batch that cannot be stored fails alone. Each
-//! caller is answered once that transaction is committed (or has failed).
+//! done, the thread takes all of them (up to a limit) and writes them in one transaction.
+//! Each caller is answered once that transaction is committed (or has failed).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -91,50 +90,54 @@ impl Writer {
         }
     }
 
-    /// Writes the group in one transaction; the outer error fails every batch.
+    /// Writes the group in one transaction; the outer error fails every batch. A batch
+    /// that cannot be stored (a malformed operation) is left out and the transaction is
+    /// written again without it, so it fails alone; the common path has no savepoints.
     fn write_group(
         &mut self,
         group: &[Pending],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        let mut tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| store_error(&e))?;
-        let mut results = Vec::with_capacity(group.len());
-        for (batch, _) in group {
-            let mut sp = tx.savepoint().map_err(|e| store_error(&e))?;
-            let applied = batch.ops().iter().try_for_each(|op| apply(&sp, op));
-            match applied {
-                Ok(()) => {
-                    sp.commit().map_err(|e| store_error(&e))?;
-                    results.push(Ok(()));
+        let mut refused: Vec<Option<StoreError>> = vec![None; group.len()];
+        loop {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| store_error(&e))?;
+            let mut bad = None;
+            for (i, (batch, _)) in group.iter().enumerate() {
+                if refused[i].is_some() {
+                    continue;
                 }
-                Err(ApplyError::Invalid(why)) => {
-                    sp.rollback().map_err(|e| store_error(&e))?;
-                    results.push(Err(StoreError::Io(why)));
-                }
-                Err(ApplyError::Sql(e)) => {
-                    let err = store_error(&e);
-                    if matches!(err, StoreError::Io(_))
-                        && e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+                match batch.ops().iter().try_for_each(|op| apply(&tx, op)) {
+                    Ok(()) => {}
+                    Err(ApplyError::Invalid(why)) => {
+                        bad = Some((i, StoreError::Io(why)));
+                        break;
+                    }
+                    Err(ApplyError::Sql(e))
+                        if e.sqlite_error_code()
+                            == Some(rusqlite::ErrorCode::ConstraintViolation) =>
                     {
                         // A malformed batch (for example a message id used twice).
-                        sp.rollback().map_err(|e| store_error(&e))?;
-                        results.push(Err(StoreError::Io(e.to_string())));
-                    } else {
-                        // The medium failed: SQLite may have rolled back the whole
-                        // transaction, so no batch of the group can be trusted.
-                        return Err(err);
+                        bad = Some((i, StoreError::Io(e.to_string())));
+                        break;
                     }
+                    // The medium failed: no batch of the group is kept.
+                    Err(ApplyError::Sql(e)) => return Err(store_error(&e)),
                 }
             }
+            if let Some((i, e)) = bad {
+                tx.rollback().map_err(|e| store_error(&e))?;
+                refused[i] = Some(e);
+                continue;
+            }
+            if let Some(e) = self.fault.current() {
+                return Err(e);
+            }
+            tx.commit().map_err(|e| store_error(&e))?;
+            self.transactions.fetch_add(1, Ordering::Relaxed);
+            return Ok(refused.into_iter().map(|e| e.map_or(Ok(()), Err)).collect());
         }
-        if let Some(e) = self.fault.current() {
-            return Err(e);
-        }
-        tx.commit().map_err(|e| store_error(&e))?;
-        self.transactions.fetch_add(1, Ordering::Relaxed);
-        Ok(results)
     }
 
     /// Returns free pages to the file system and keeps the write-ahead log short.
