@@ -65,6 +65,18 @@ fn ci(root: &Path) -> Result<()> {
         ]),
     )?;
     step("tests", cargo(&["test", "--workspace", "--locked"]))?;
+    step(
+        "codec tests with the arbitrary feature",
+        cargo(&[
+            "test",
+            "--package",
+            "petrel-codec",
+            "--features",
+            "arbitrary",
+            "--lib",
+            "--locked",
+        ]),
+    )?;
     fuzz(root, None, CI_FUZZ_SECONDS)?;
     println!("xtask ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())
