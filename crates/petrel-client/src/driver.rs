@@ -25,6 +25,9 @@ use crate::transport::{self, BoxStream};
 /// Bytes waiting to be written above which no more publishes are handed to the session.
 const WRITE_HIGH_WATER: usize = 256 * 1024;
 
+/// Commands taken at once when one arrives.
+const COMMAND_BURST: usize = 255;
+
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
 /// A publish accepted from the application, not yet complete.
@@ -333,7 +336,17 @@ impl Driver {
                     transport_dead = true;
                     self.lost(now, e.to_string());
                 }
-                Input::Cmd(c) => self.on_command(c),
+                Input::Cmd(c) => {
+                    self.on_command(c);
+                    // Take a burst of commands before the next step: one encode pass
+                    // and one write for many publishes.
+                    for _ in 0..COMMAND_BURST {
+                        match self.cmd_rx.try_recv() {
+                            Ok(c) => self.on_command(Some(c)),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 Input::Timer => self.session.handle_timeout(now),
             }
         }

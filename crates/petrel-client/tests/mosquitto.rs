@@ -40,7 +40,7 @@ async fn tcp_cut_mid_flight_loses_nothing_mqtt_4_4_0_1() {
 }
 
 #[tokio::test]
-async fn subscriber_cut_gets_every_qos1_message() {
+async fn subscriber_cut_loses_nothing_qos2_once_mqtt_4_3_3_10() {
     let broker = Mosquitto::start().await;
     scenarios::subscriber_cut(broker.addr(), ProtocolVersion::V5).await;
     scenarios::subscriber_cut(broker.addr(), ProtocolVersion::V3_1_1).await;

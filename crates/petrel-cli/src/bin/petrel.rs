@@ -38,7 +38,13 @@ pub const EXIT_TIMEOUT: u8 = 27;
 
 /// The Petrel MQTT client tools.
 #[derive(Parser)]
-#[command(name = "petrel", version, disable_help_subcommand = true)]
+#[command(
+    name = "petrel",
+    version,
+    disable_help_subcommand = true,
+    after_help = "Exit codes: 0 success; 1 usage, connection or protocol error (refused \
+                  connection, refused publish, file error); 27 the -W timeout expired."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,

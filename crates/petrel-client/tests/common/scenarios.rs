@@ -214,10 +214,18 @@ pub async fn cut_mid_flight(addr: SocketAddr, version: ProtocolVersion) {
     sub_client.disconnect().await.expect("disconnect");
 }
 
-/// A subscriber whose connection is cut: the broker lost nothing for its persistent
-/// session, and the client re-subscribes when the broker had no session. Messages published
-/// while it is away at QoS 1 arrive after the reconnect.
+/// A subscriber whose connection is cut: its persistent session keeps the subscription
+/// on the broker (or the client subscribes again when the broker had none), and every
+/// message published while it is away arrives after the reconnect: QoS 1 at least once,
+/// QoS 2 exactly once (MQTT-4.3.3-10: the resent PUBLISH of a message already delivered is
+/// not delivered again).
 pub async fn subscriber_cut(addr: SocketAddr, version: ProtocolVersion) {
+    for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        subscriber_cut_at(addr, version, qos).await;
+    }
+}
+
+async fn subscriber_cut_at(addr: SocketAddr, version: ProtocolVersion, qos: QoS) {
     let proxy = Proxy::start(addr).await;
     let proxied: SocketAddr = ([127, 0, 0, 1], proxy.port).into();
     let suffix = rand_suffix();
@@ -226,29 +234,43 @@ pub async fn subscriber_cut(addr: SocketAddr, version: ProtocolVersion) {
         .await
         .expect("connect subscriber");
     let mut events = sub_client.events();
-    let mut sub = sub_client
-        .subscribe(topic.clone(), QoS::AtLeastOnce)
-        .await
-        .expect("sub");
+    let mut sub = sub_client.subscribe(topic.clone(), qos).await.expect("sub");
     let publisher = Client::connect(opts(addr, version))
         .await
         .expect("connect publisher");
     let n = 200u32;
+    let mut counts: HashMap<String, u32> = HashMap::new();
     for i in 0..n {
-        if i == n / 2 {
+        if i % 50 == 25 {
             proxy.cut();
         }
         publisher
-            .publish(topic.clone(), format!("{i}"), QoS::AtLeastOnce, false)
+            .publish(topic.clone(), format!("{i}"), qos, false)
             .await
             .expect("pub");
+        // Take what is there, so some acknowledgements are in flight at each cut.
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(1), sub.recv()).await {
+            *counts
+                .entry(String::from_utf8(m.payload.to_vec()).expect("utf8"))
+                .or_default() += 1;
+        }
     }
-    let mut seen = std::collections::HashSet::new();
-    while seen.len() < n as usize {
-        let m = within("all messages after the cut", sub.recv())
+    while counts.len() < n as usize {
+        let m = within("all messages after the cuts", sub.recv())
             .await
             .expect("message");
-        seen.insert(String::from_utf8(m.payload.to_vec()).expect("utf8"));
+        *counts
+            .entry(String::from_utf8(m.payload.to_vec()).expect("utf8"))
+            .or_default() += 1;
+    }
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(300), sub.recv()).await {
+        *counts
+            .entry(String::from_utf8(m.payload.to_vec()).expect("utf8"))
+            .or_default() += 1;
+    }
+    if qos == QoS::ExactlyOnce {
+        let dups: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).collect();
+        assert!(dups.is_empty(), "QoS 2 delivered more than once: {dups:?}");
     }
     let mut saw = (false, false);
     while let Some(e) = events.try_recv() {
