@@ -407,7 +407,8 @@ async fn shutdown_sends_0x8b_to_v5() {
 async fn sys_published_on_interval() {
     let broker = start_with(|c| c.sys.interval_secs = 1).await;
     let mut s = Raw::connect(broker.local_addr(), V5, "sys").await;
-    s.subscribe("$SYS/broker/clients/connected", QoS::AtMostOnce).await;
+    s.subscribe("$SYS/broker/clients/connected", QoS::AtMostOnce)
+        .await;
     // The first update is either the retained copy or a live one, depending on whether
     // the first tick came before the SUBSCRIBE; the next one comes an interval later.
     s.next_publish().await.unwrap();
