@@ -381,7 +381,13 @@ async fn will_properties_and_retain() {
     let got = w.next_publish().await.unwrap();
     assert_eq!(got.properties.user_properties().count(), 1);
     assert_eq!(got.properties.content_type().as_deref(), Some("text/plain"));
-    assert_eq!(got.properties.response_topic().as_deref(), Some("will/reply"));
-    assert_eq!(got.properties.correlation_data().as_deref(), Some(&b"c1"[..]));
+    assert_eq!(
+        got.properties.response_topic().as_deref(),
+        Some("will/reply")
+    );
+    assert_eq!(
+        got.properties.correlation_data().as_deref(),
+        Some(&b"c1"[..])
+    );
     eventually(|| broker.retained_count() == 1).await;
 }
