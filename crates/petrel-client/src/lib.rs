@@ -23,7 +23,9 @@ pub use petrel_codec::{
     ByteString, Bytes, Properties, Property, ProtocolVersion, QoS, ReasonCode, RetainHandling,
     SubscriptionOptions, Will,
 };
-pub use petrel_session::{AliasPolicy, ClientConfig, CloseReason, ConnectionInfo, Message};
+pub use petrel_session::{
+    AliasPolicy, ClientConfig, CloseReason, ConnectionInfo, Message, SendError,
+};
 pub use request::response_to;
 pub use subscription::{MessageStream, ReceivedMessage, Subscription};
 pub use transport::ByteStream;

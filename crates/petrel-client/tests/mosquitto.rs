@@ -333,3 +333,96 @@ async fn offline_queue_bound() {
     off.disconnect().await.expect("disconnect");
     two.disconnect().await.expect("disconnect");
 }
+
+/// The server's Maximum Packet Size (CONNACK, MQTT 5) is respected: a publish that would
+/// exceed it fails locally with PacketTooLarge and is never sent (MQTT-3.1.2-24), while
+/// smaller ones go through; a Subscription Identifier set on SUBSCRIBE comes back on the
+/// messages it matched.
+#[tokio::test]
+async fn server_limits_and_subscription_identifiers() {
+    let broker = Mosquitto::start_with("max_packet_size 1000").await;
+    let client = Client::connect(opts(broker.addr(), ProtocolVersion::V5))
+        .await
+        .expect("connect");
+    assert_eq!(
+        client.connection_info().map(|i| i.maximum_packet_size),
+        Some(1000)
+    );
+    let props = petrel_client::Properties::new().with(Property::SubscriptionIdentifier(7));
+    let so = petrel_client::SubscriptionOptions {
+        qos: QoS::AtLeastOnce,
+        ..Default::default()
+    };
+    let mut sub = client
+        .subscribe_with(vec![("limits/#".into(), so)], props)
+        .await
+        .expect("sub");
+    let big = client
+        .publish("limits/big", vec![0u8; 2000], QoS::AtLeastOnce, false)
+        .await;
+    assert_eq!(
+        big,
+        Err(petrel_client::Error::Send(
+            petrel_client::SendError::PacketTooLarge
+        ))
+    );
+    client
+        .publish("limits/small", vec![1u8; 100], QoS::AtLeastOnce, false)
+        .await
+        .expect("small");
+    let m = tokio::time::timeout(LONG, sub.recv())
+        .await
+        .expect("in time")
+        .expect("message");
+    assert_eq!(m.topic, "limits/small");
+    assert_eq!(
+        m.properties.subscription_identifiers().collect::<Vec<_>>(),
+        vec![7]
+    );
+    client.disconnect().await.expect("disconnect");
+}
+
+/// A server that stops answering is detected by keep-alive (PINGREQ unanswered within the
+/// ping timeout, MQTT-3.1.2-22/-24), reported with that reason, and the client reconnects
+/// once the path works again.
+#[tokio::test]
+async fn keep_alive_detects_a_dead_server() {
+    let broker = Mosquitto::start().await;
+    let proxy = common::Proxy::start(broker.addr()).await;
+    let proxied = std::net::SocketAddr::from(([127, 0, 0, 1], proxy.port));
+    let mut o = opts(proxied, ProtocolVersion::V5).keep_alive(1);
+    o.session.ping_timeout = Duration::from_millis(500);
+    let client = Client::connect(o).await.expect("connect");
+    let mut events = client.events();
+    proxy.stall(true);
+    let reason = loop {
+        match tokio::time::timeout(LONG, events.recv())
+            .await
+            .expect("in time")
+        {
+            Some(Event::Disconnected { reason }) => break reason,
+            Some(_) => continue,
+            None => panic!("client stopped"),
+        }
+    };
+    assert_eq!(
+        reason,
+        DisconnectReason::Session(petrel_client::CloseReason::KeepAliveTimeout)
+    );
+    proxy.stall(false);
+    loop {
+        match tokio::time::timeout(LONG, events.recv())
+            .await
+            .expect("in time")
+        {
+            Some(Event::Connected { .. }) => break,
+            Some(_) => continue,
+            None => panic!("client stopped"),
+        }
+    }
+    client
+        .publish("ka/x", "alive", QoS::AtLeastOnce, false)
+        .await
+        .expect("publish after");
+    client.disconnect().await.expect("disconnect");
+}
