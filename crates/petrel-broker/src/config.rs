@@ -49,6 +49,10 @@ pub struct ListenerConfig {
     /// check). A common name containing `+`, `#` or `/` is refused.
     #[serde(default)]
     pub use_cn_as_username: bool,
+    /// Whether clients without a user name may connect on this listener; unset follows
+    /// `auth.allow_anonymous`.
+    #[serde(default)]
+    pub allow_anonymous: Option<bool>,
     /// WebSocket path (`ws`, `wss`).
     #[serde(default = "default_ws_path")]
     pub path: String,
@@ -78,6 +82,7 @@ impl ListenerConfig {
             ca: None,
             require_client_cert: false,
             use_cn_as_username: false,
+            allow_anonymous: None,
             path: default_ws_path(),
             allow: Vec::new(),
             deny: Vec::new(),

@@ -533,6 +533,8 @@ async fn reauthenticate(raw: &mut Raw, password: &[u8]) -> Option<ReasonCode> {
 async fn scram_re_authentication() {
     let broker = start_with(|c| {
         c.auth.scram_file = Some(scram_file());
+        // The exchange (client-side PBKDF2 in a debug build) must fit the connect timeout.
+        c.limits.connect_timeout_secs = 10;
         c.auth.allow_anonymous = Some(true);
     })
     .await;
@@ -568,6 +570,8 @@ async fn scram_re_authentication() {
 async fn scram_enhanced_authentication() {
     let broker = start_with(|c| {
         c.auth.scram_file = Some(scram_file());
+        // The exchange (client-side PBKDF2 in a debug build) must fit the connect timeout.
+        c.limits.connect_timeout_secs = 10;
         c.auth.max_failures = 100;
     })
     .await;
@@ -628,5 +632,35 @@ async fn custom_authenticator_through_security() {
     assert_eq!(
         login(&broker, V5, "other", None, None).await.1.reason,
         ReasonCode::NotAuthorized
+    );
+}
+
+/// Each listener may have its own anonymous-access setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_access_per_listener() {
+    let passwd = mosquitto_passwd(&[("alice", "wonderland")]);
+    let broker = start_with(|c| {
+        c.auth.password_file = Some(passwd);
+        let mut open = c.listeners[0].clone();
+        open.allow_anonymous = Some(true);
+        c.listeners.push(open);
+    })
+    .await;
+    let addrs = broker.local_addrs().to_vec();
+    let anonymous = |addr| async move {
+        Raw::connect_with(addr, connect_packet(V5, "anon"))
+            .await
+            .1
+            .reason
+    };
+    assert_eq!(anonymous(addrs[0]).await, ReasonCode::NotAuthorized);
+    assert_eq!(anonymous(addrs[1]).await, ReasonCode::Success);
+    // Passwords are still checked on the open listener.
+    let mut c = connect_packet(V5, "pw");
+    c.username = Some("alice".into());
+    c.password = Some("guess".to_owned().into());
+    assert_eq!(
+        Raw::connect_with(addrs[1], c).await.1.reason,
+        ReasonCode::BadUserNameOrPassword
     );
 }

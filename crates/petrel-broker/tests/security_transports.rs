@@ -36,6 +36,8 @@ fn listener(transport: Transport, pki: Option<&Pki>) -> ListenerConfig {
 async fn start(listeners: Vec<ListenerConfig>, f: impl FnOnce(&mut Config)) -> Broker {
     start_with(|c| {
         c.listeners = listeners;
+        // Real peers under a loaded CI machine: a roomy timeout unless a test wants less.
+        c.limits.connect_timeout_secs = 5;
         f(c);
     })
     .await
@@ -427,7 +429,7 @@ async fn stalled_tls_and_websocket_handshakes_close_at_connect_timeout() {
             listener(Transport::Ws, None),
             listener(Transport::Wss, Some(&pki)),
         ],
-        |_| {},
+        |c| c.limits.connect_timeout_secs = 1,
     )
     .await;
     // The first bytes of a TLS ClientHello, then nothing; a partial HTTP upgrade request.
@@ -449,4 +451,24 @@ async fn stalled_tls_and_websocket_handshakes_close_at_connect_timeout() {
         );
     }
     eventually(|| broker.metrics().connections_open == 0).await;
+}
+
+/// CHECKLIST 9: connections still in the TLS handshake count as unauthenticated
+/// connections of their source address, which are capped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_tls_connections_are_capped_per_address() {
+    let pki = Pki::new();
+    let broker = start(vec![listener(Transport::Tls, Some(&pki))], |c| {
+        c.limits.max_pending_per_address = 2;
+        c.limits.connect_timeout_secs = 5;
+    })
+    .await;
+    let addr = broker.local_addr();
+    let _a = TcpStream::connect(addr).await.expect("connect");
+    let _b = TcpStream::connect(addr).await.expect("connect");
+    eventually(|| broker.metrics().connections_open == 2).await;
+    assert!(
+        closed_silently(addr, &[0x16, 0x03, 0x01], Duration::from_secs(2)).await,
+        "third handshaking connection accepted"
+    );
 }

@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::transport::{CertIdentity, ConnRead, ConnWrite, Peer};
 
 /// Who logged in, and what the CONNACK adds (enhanced authentication's final data).
+#[derive(Default)]
 pub(super) struct Login {
     /// The user name used for authorisation.
     pub username: Option<ByteString>,
@@ -63,6 +64,17 @@ pub(super) async fn login(
     }
     if let Some(method) = connect.properties.authentication_method() {
         return enhanced(core, peer.ip, v, &method, connect, rd, wr, inbuf, deadline).await;
+    }
+    if connect.username.is_none() && connect.password.is_none() {
+        // The listener's own anonymous setting overrides `[auth]`.
+        match peer.allow_anonymous {
+            Some(true) => return Some(Login::default()),
+            Some(false) => {
+                refuse(wr, v, ReasonCode::NotAuthorized).await;
+                return None;
+            }
+            None => {}
+        }
     }
     if access.open() {
         return Some(Login {

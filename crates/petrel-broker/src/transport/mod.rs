@@ -127,15 +127,18 @@ pub(crate) struct Peer {
     pub identity: CertIdentity,
     /// Whether that identity is the user name (no password check).
     pub cn_is_username: bool,
+    /// The listener's own anonymous-access setting, if it has one.
+    pub allow_anonymous: Option<bool>,
 }
 
 impl Peer {
     /// A peer on a listener without client certificates.
-    pub fn plain(ip: IpAddr) -> Self {
+    pub fn plain(ip: IpAddr, allow_anonymous: Option<bool>) -> Self {
         Peer {
             ip,
             identity: CertIdentity::None,
             cn_is_username: false,
+            allow_anonymous,
         }
     }
 }
@@ -148,6 +151,7 @@ pub(crate) struct Endpoint {
     filter: AddressFilter,
     per_address: PerAddress,
     cn_is_username: bool,
+    allow_anonymous: Option<bool>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -174,6 +178,7 @@ impl Endpoint {
             filter: AddressFilter::new(l.allow.clone(), l.deny.clone()),
             per_address: PerAddress::new(l.max_connections_per_ip),
             cn_is_username: l.use_cn_as_username,
+            allow_anonymous: l.allow_anonymous,
         })
     }
 
@@ -203,7 +208,12 @@ pub(crate) async fn serve(
 ) {
     let ip = peer.ip().to_canonical();
     if endpoint.transport == Transport::Tcp {
-        crate::connection::serve(core, Stream::Tcp(tcp), Peer::plain(ip)).await;
+        crate::connection::serve(
+            core,
+            Stream::Tcp(tcp),
+            Peer::plain(ip, endpoint.allow_anonymous),
+        )
+        .await;
         drop(guard);
         return;
     }
@@ -231,6 +241,7 @@ pub(crate) async fn serve(
         ip,
         identity,
         cn_is_username: endpoint.cn_is_username,
+        allow_anonymous: endpoint.allow_anonymous,
     };
     crate::connection::serve(core, stream, peer).await;
     drop(guard);
