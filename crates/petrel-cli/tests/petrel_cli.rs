@@ -18,6 +18,10 @@ struct Mosquitto {
 
 impl Mosquitto {
     fn start() -> Self {
+        Self::start_with("")
+    }
+
+    fn start_with(extra: &str) -> Self {
         let bin = "/usr/sbin/mosquitto";
         assert!(
             std::path::Path::new(bin).exists(),
@@ -31,7 +35,7 @@ impl Mosquitto {
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}\n"),
         )
         .expect("conf");
         let child = Command::new(bin)
@@ -512,4 +516,111 @@ fn passwd_creates_updates_and_deletes() {
         petrel(&["passwd", "-D", f, "nobody"]).status.code(),
         Some(1)
     );
+}
+
+/// PEM files: a CA, a server certificate for localhost and a client certificate.
+fn pki(dir: &std::path::Path) -> [PathBuf; 5] {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "petrel cli test CA");
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
+    let leaf = |name: &str| {
+        let key = KeyPair::generate().expect("key");
+        let mut p = CertificateParams::new(vec![name.to_owned()]).expect("params");
+        p.distinguished_name.push(DnType::CommonName, name);
+        (
+            p.signed_by(&key, &ca).expect("sign").pem(),
+            key.serialize_pem(),
+        )
+    };
+    let (sc, sk) = leaf("localhost");
+    let (cc, ck) = leaf("cli-client");
+    let files = [
+        ("ca.pem", ca.pem()),
+        ("s.pem", sc),
+        ("s.key", sk),
+        ("c.pem", cc),
+        ("c.key", ck),
+    ];
+    files.map(|(n, text)| {
+        let p = dir.join(n);
+        std::fs::write(&p, text).expect("write");
+        p
+    })
+}
+
+/// `--cafile`, `--cert`, `--key` and `mqtts://` URLs against a Mosquitto TLS listener that
+/// requires a client certificate.
+#[test]
+fn tls_flags() {
+    let dir = scratch("tls");
+    let [ca, sc, sk, cc, ck] = pki(&dir);
+    let conf = format!(
+        "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true",
+        ca.display(),
+        sc.display(),
+        sk.display()
+    );
+    let m = Mosquitto::start_with(&conf);
+    let s = |p: &PathBuf| p.to_str().expect("utf8").to_owned();
+    let (ca, cc, ck) = (s(&ca), s(&cc), s(&ck));
+    let url = format!("mqtts://localhost:{}/tls/t", m.port);
+    let sub = spawn(
+        PETREL,
+        &[
+            "sub", "--url", &url, "--cafile", &ca, "--cert", &cc, "--key", &ck, "-C", "1", "-W",
+            "10",
+        ],
+    );
+    let out = petrel(&[
+        "pub",
+        "-h",
+        "localhost",
+        "-p",
+        &m.port(),
+        "--cafile",
+        &ca,
+        "--cert",
+        &cc,
+        "--key",
+        &ck,
+        "-t",
+        "tls/t",
+        "-m",
+        "secret",
+        "-q",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = finish(sub);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "secret\n");
+    // Without the client certificate the broker refuses the handshake: exit 1.
+    let out = petrel(&[
+        "pub",
+        "-h",
+        "localhost",
+        "-p",
+        &m.port(),
+        "--cafile",
+        &ca,
+        "-t",
+        "x",
+        "-m",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
 }
