@@ -25,6 +25,21 @@ use crate::session::{Delivery, Owner, Session, SubInfo};
 use crate::topic::parse_filter;
 use petrel_topic::{TopicFilter, TopicName};
 
+/// A message routed by [`Core::route`], waiting for its store commit before it is
+/// queued for its targets.
+pub(crate) struct Routed {
+    deliveries: Vec<(Arc<Session>, Delivery, bool)>,
+    stored: Option<u64>,
+    commit: Option<petrel_store::StoreFuture<'static, ()>>,
+}
+
+impl Routed {
+    /// True when nothing has to be waited for.
+    pub fn is_ready(&self) -> bool {
+        self.commit.is_none()
+    }
+}
+
 /// Shared broker state.
 #[derive(Debug)]
 pub(crate) struct Core {
@@ -130,49 +145,52 @@ impl Core {
     /// committed to the store before it is queued anywhere and before this returns; when
     /// that commit fails the message is not delivered and false is returned.
     pub async fn publish_with(&self, msg: Arc<Message>, extra: Vec<Op>) -> bool {
-        let mut ok = true;
-        let Ok(name) = TopicName::new(msg.topic.clone()) else {
-            return ok;
-        };
-        if msg.retain {
-            let (outcome, op) =
-                self.retained
-                    .apply(&name, &msg, self.config.limits.max_retained_messages);
-            if let RetainOutcome::Full = outcome {
-                tracing::debug!(topic = %msg.topic, "retained message limit reached");
-            }
-            if let Some(op) = op {
-                if let Err(e) = self.store.commit(op.into()).await {
-                    tracing::warn!(error = %e, "store commit failed");
-                    ok = false;
+        let routed = self.route(msg, extra);
+        self.deliver(routed).await
+    }
+
+    /// First half of [`Core::publish_with`]: updates the retained index, finds the
+    /// targets and starts the store commit (retained change, durable queue entries and
+    /// `extra`). Nothing is queued yet; [`Core::deliver`] finishes. A connection starts
+    /// several of these before waiting, so that its messages share group commits.
+    pub fn route(&self, msg: Arc<Message>, extra: Vec<Op>) -> Routed {
+        let mut batch: Batch = extra.into_iter().collect();
+        let mut deliveries = Vec::new();
+        let mut stored = None;
+        if let Ok(name) = TopicName::new(msg.topic.clone()) {
+            if msg.retain {
+                let (outcome, op) =
+                    self.retained
+                        .apply(&name, &msg, self.config.limits.max_retained_messages);
+                if let RetainOutcome::Full = outcome {
+                    tracing::debug!(topic = %msg.topic, "retained message limit reached");
+                }
+                if let Some(op) = op {
+                    batch.push(op);
                 }
             }
-        }
-        let origin = msg.origin.as_deref();
-        let mut deliveries = Vec::new();
-        let mut targets = Vec::new();
-        for t in self.index.route(&name, msg.qos, origin) {
-            let delivery = Delivery {
-                msg: msg.clone(),
-                qos: t.qos,
-                // MQTT-3.3.1-12 / -13: RETAIN kept only with Retain As Published.
-                retain: msg.retain && t.retain_as_published,
-                sub_ids: t.sub_ids,
-                stored: None,
-            };
-            let durable = delivery.qos != QoS::AtMostOnce && t.session.lock().expiry_interval > 0;
-            if durable {
-                targets.push(
-                    QueueTarget::new(t.session.client_id.clone(), delivery.qos)
-                        .with_retain(delivery.retain)
-                        .with_subscription_ids(delivery.sub_ids.clone()),
-                );
+            let origin = msg.origin.as_deref();
+            let mut targets = Vec::new();
+            for t in self.index.route(&name, msg.qos, origin) {
+                let delivery = Delivery {
+                    msg: msg.clone(),
+                    qos: t.qos,
+                    // MQTT-3.3.1-12 / -13: RETAIN kept only with Retain As Published.
+                    retain: msg.retain && t.retain_as_published,
+                    sub_ids: t.sub_ids,
+                    stored: None,
+                };
+                let durable =
+                    delivery.qos != QoS::AtMostOnce && t.session.lock().expiry_interval > 0;
+                if durable {
+                    targets.push(
+                        QueueTarget::new(t.session.client_id.clone(), delivery.qos)
+                            .with_retain(delivery.retain)
+                            .with_subscription_ids(delivery.sub_ids.clone()),
+                    );
+                }
+                deliveries.push((t.session, delivery, durable));
             }
-            deliveries.push((t.session, delivery, durable));
-        }
-        let mut stored = None;
-        if !targets.is_empty() || !extra.is_empty() {
-            let mut batch: Batch = extra.into_iter().collect();
             if !targets.is_empty() {
                 let id = self.next_message.fetch_add(1, Ordering::Relaxed);
                 batch.push(Op::Enqueue {
@@ -182,15 +200,36 @@ impl Core {
                 });
                 stored = Some(id);
             }
-            if let Err(e) = self.store.commit(batch).await {
-                tracing::warn!(error = %e, "store commit failed: message not accepted");
-                return false;
-            }
+        }
+        let commit = (!batch.is_empty()).then(|| self.store.commit(batch));
+        Routed {
+            deliveries,
+            stored,
+            commit,
+        }
+    }
+
+    /// Second half of [`Core::publish_with`]: waits for the commit, then queues the
+    /// message for its targets. Returns false when the commit failed; a message with
+    /// durable targets is then not delivered at all (it was not acknowledged either).
+    pub async fn deliver(&self, routed: Routed) -> bool {
+        let ok = match routed.commit {
+            Some(commit) => match commit.await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "store commit failed: message not accepted");
+                    false
+                }
+            },
+            None => true,
+        };
+        if !ok && routed.stored.is_some() {
+            return false;
         }
         let mut dropped = Batch::new();
-        for (session, mut delivery, durable) in deliveries {
+        for (session, mut delivery, durable) in routed.deliveries {
             if durable {
-                delivery.stored = stored;
+                delivery.stored = routed.stored;
             }
             for id in session.enqueue(delivery, &self.config.limits, &self.metrics) {
                 dropped.push(Op::Dequeue {

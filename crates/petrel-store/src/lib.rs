@@ -71,8 +71,9 @@ pub enum StoreError {
 /// future is first polled: a caller that does not need to wait may drop the future, and
 /// the batch is still applied before any batch it commits later.
 pub trait Store: Send + Sync + core::fmt::Debug {
-    /// Commits a batch of operations. Resolves once the batch is durable.
-    fn commit(&self, batch: Batch) -> StoreFuture<'_, ()>;
+    /// Commits a batch of operations. Resolves once the batch is durable. The future
+    /// does not borrow the store, so a caller may keep it while doing other work.
+    fn commit(&self, batch: Batch) -> StoreFuture<'static, ()>;
 
     /// Reads everything back, for example at start-up.
     fn load(&self) -> StoreFuture<'_, Snapshot>;

@@ -221,7 +221,7 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn commit(&self, batch: Batch) -> StoreFuture<'_, ()> {
+    fn commit(&self, batch: Batch) -> StoreFuture<'static, ()> {
         let mut state = self.lock();
         for op in batch.into_ops() {
             state.apply(op);

@@ -8,7 +8,7 @@ use petrel_codec::{
 use petrel_store::{Batch, Op, StoredSubscription};
 use tokio::time::Instant;
 
-use super::{Close, Conn};
+use super::{Close, Conn, PendingPublish};
 use crate::message::Message;
 use crate::metrics::Metrics;
 use crate::security::config::Mqtt3PublishDenied::Disconnect;
@@ -110,14 +110,24 @@ impl Conn {
             return;
         }
         if let (QoS::ExactlyOnce, Some(pid)) = (p.qos, p.packet_id) {
-            let st = self.session.lock();
-            let dup = st.incoming_qos2.contains(&pid.get());
-            let full =
-                st.incoming_qos2.len() >= usize::from(self.core.config.limits.receive_maximum);
-            drop(st);
+            let (dup, full) = {
+                let st = self.session.lock();
+                (
+                    st.incoming_qos2.contains(&pid.get()),
+                    st.incoming_qos2.len() >= usize::from(self.core.config.limits.receive_maximum),
+                )
+            };
             if dup {
                 // MQTT-4.3.3-10: same id before PUBREL: answer PUBREC again, deliver once.
-                self.send(Packet::PubRec(PubResp::new(pid)));
+                // Behind messages still being stored, in order (MQTT-4.6.0-2).
+                self.queue_publish(PendingPublish {
+                    routed: None,
+                    qos: p.qos,
+                    pid: Some(pid),
+                    sys: false,
+                    reason: ReasonCode::Success,
+                })
+                .await;
                 return;
             }
             if full {
@@ -127,6 +137,7 @@ impl Conn {
             }
         }
         let mut reason = ReasonCode::Success;
+        let mut routed = None;
         let sys = topic.starts_with("$SYS");
         if sys {
             // Clients cannot publish to $SYS.
@@ -152,19 +163,67 @@ impl Conn {
             // a PUBLISH resent after a crash is recognised and not routed twice.
             let mut extra = Vec::new();
             if let (QoS::ExactlyOnce, Some(pid)) = (p.qos, p.packet_id) {
-                if self.session.lock().expiry_interval > 0 {
+                let mut st = self.session.lock();
+                // Known at once, so that a resend is recognised while the store works.
+                st.incoming_qos2.insert(pid.get());
+                if st.expiry_interval > 0 {
                     extra.push(Op::AddIncomingQos2 {
                         client_id: self.client_id.clone(),
                         packet_id: pid,
                     });
                 }
             }
-            if !self.core.publish_with(msg, extra).await {
+            routed = Some(self.core.route(msg, extra));
+        }
+        self.queue_publish(PendingPublish {
+            routed,
+            qos: p.qos,
+            pid: p.packet_id,
+            sys,
+            reason,
+        })
+        .await;
+    }
+
+    /// Acknowledges a PUBLISH now when nothing is pending, or after the PUBLISHes still
+    /// waiting for their store commits (acknowledgements keep the order of the
+    /// PUBLISHes, MQTT-4.6.0-2).
+    async fn queue_publish(&mut self, pending: PendingPublish) {
+        let ready = pending.routed.as_ref().is_none_or(|r| r.is_ready());
+        if self.publishes.is_empty() && ready {
+            self.finish_publish(pending).await;
+        } else {
+            self.publishes.push_back(pending);
+        }
+    }
+
+    /// Waits for the store commits of pending PUBLISHes, delivers them and sends their
+    /// acknowledgements, in order.
+    pub(super) async fn settle_publishes(&mut self) {
+        while let Some(pending) = self.publishes.pop_front() {
+            self.finish_publish(pending).await;
+        }
+    }
+
+    /// Delivers a routed PUBLISH once stored and sends its PUBACK/PUBREC: only after
+    /// the store commit, never for what was not stored.
+    async fn finish_publish(&mut self, pending: PendingPublish) {
+        let PendingPublish {
+            routed,
+            qos,
+            pid,
+            sys,
+            mut reason,
+        } = pending;
+        if let Some(routed) = routed {
+            if !self.core.deliver(routed).await {
                 reason = ReasonCode::QuotaExceeded;
             }
         }
-        if !self.version.is_v5() && reason == ReasonCode::QuotaExceeded && p.qos != QoS::AtMostOnce
-        {
+        if let (QoS::ExactlyOnce, Some(id), true) = (qos, pid, reason.is_error()) {
+            self.session.lock().incoming_qos2.remove(&id.get());
+        }
+        if !self.version.is_v5() && reason == ReasonCode::QuotaExceeded && qos != QoS::AtMostOnce {
             // MQTT 3 has no way to refuse: never acknowledge what was not stored.
             self.protocol_error(ReasonCode::UnspecifiedError, "store failure");
             return;
@@ -184,7 +243,7 @@ impl Conn {
         } else {
             Properties::new()
         };
-        match (p.qos, p.packet_id) {
+        match (qos, pid) {
             (QoS::AtLeastOnce, Some(pid)) => self.send(Packet::PubAck(PubResp {
                 reason,
                 properties,

@@ -95,6 +95,21 @@ pub(crate) struct Conn {
     /// Store operations of this connection's session, committed before the next write
     /// (see `crate::persist`).
     persist: petrel_store::Batch,
+    /// PUBLISHes routed and waiting for their store commit, in arrival order.
+    publishes: std::collections::VecDeque<PendingPublish>,
+}
+
+/// A received PUBLISH waiting for its store commit before it is delivered and
+/// acknowledged.
+struct PendingPublish {
+    /// The routed message (`None`: nothing to deliver, only the acknowledgement).
+    routed: Option<crate::core::Routed>,
+    qos: petrel_codec::QoS,
+    pid: Option<petrel_codec::PacketId>,
+    /// Published to `$SYS` (refused).
+    sys: bool,
+    /// The reason decided before storing.
+    reason: ReasonCode,
 }
 
 /// Serves one connection (any transport) until it closes.
@@ -170,6 +185,7 @@ impl Conn {
         self.decode_all(inbuf).await;
         gauge.update(inbuf);
         loop {
+            self.settle_publishes().await;
             self.pump(Instant::now());
             self.commit_persist().await;
             if !self.flush(wr).await {
@@ -252,6 +268,7 @@ impl Conn {
         }
         let taken_over = close == Close::Server(ReasonCode::SessionTakenOver);
         let expiry = self.session.lock().expiry_interval;
+        self.settle_publishes().await;
         self.commit_persist().await;
         self.core.detach(&self.session, self.conn_id).await;
         self.flush(wr).await;

@@ -214,7 +214,7 @@ impl Drop for SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn commit(&self, batch: Batch) -> StoreFuture<'_, ()> {
+    fn commit(&self, batch: Batch) -> StoreFuture<'static, ()> {
         let (tx, rx) = oneshot::channel();
         let sent = self.send(Request::Commit(batch, tx));
         Box::pin(async move {
