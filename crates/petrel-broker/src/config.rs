@@ -45,8 +45,9 @@ pub struct ListenerConfig {
     /// Refuse TLS clients without a valid certificate (mutual TLS; needs `ca`).
     #[serde(default)]
     pub require_client_cert: bool,
-    /// Use the client certificate's subject common name as the user name (no password
-    /// check). A common name containing `+`, `#` or `/` is refused.
+    /// Use the client certificate's subject common name (without one, its first DNS or
+    /// e-mail subject alternative name) as the user name (no password check). A name
+    /// containing `+`, `#` or `/` is refused.
     #[serde(default)]
     pub use_cn_as_username: bool,
     /// Whether clients without a user name may connect on this listener; unset follows

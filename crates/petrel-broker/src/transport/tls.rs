@@ -64,16 +64,27 @@ pub(super) fn acceptor(l: &ListenerConfig) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// The identity of a verified client certificate: its subject common name, refused when
-/// missing or when it holds `+`, `#` or `/` (it could widen `%u` ACL patterns).
+/// The identity of a verified client certificate: its subject common name, or without
+/// one its first DNS or e-mail subject alternative name; refused when missing or when it
+/// holds `+`, `#` or `/` (it could widen `%u` ACL patterns).
 pub(super) fn identity(conn: &ServerConnection) -> CertIdentity {
     let Some(cert) = conn.peer_certificates().and_then(|c| c.first()) else {
         return CertIdentity::None;
     };
-    match common_name(cert) {
+    match common_name(cert).or_else(|| alternative_name(cert)) {
         Some(cn) if !cn.is_empty() && !cn.contains(['+', '#', '/']) => CertIdentity::Name(cn),
         _ => CertIdentity::Invalid,
     }
+}
+
+fn alternative_name(der: &[u8]) -> Option<String> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let san = cert.subject_alternative_name().ok()??;
+    san.value.general_names.iter().find_map(|n| match n {
+        GeneralName::DNSName(s) | GeneralName::RFC822Name(s) => Some((*s).to_owned()),
+        _ => None,
+    })
 }
 
 fn common_name(der: &[u8]) -> Option<String> {
@@ -84,7 +95,7 @@ fn common_name(der: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{acceptor, common_name};
+    use super::{acceptor, alternative_name, common_name};
     use crate::config::{ListenerConfig, Transport};
 
     #[test]
@@ -107,5 +118,15 @@ mod tests {
         let cert = params.self_signed(&key).unwrap();
         assert_eq!(common_name(cert.der()).as_deref(), Some("sensor-7"));
         assert_eq!(common_name(b"not a certificate"), None);
+        assert_eq!(alternative_name(b"not a certificate"), None);
+        // Without a common name, the first DNS name is the identity.
+        let mut params = rcgen::CertificateParams::new(vec!["device-9.example".into()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        let cert = params.self_signed(&key).unwrap();
+        assert_eq!(common_name(cert.der()), None);
+        assert_eq!(
+            alternative_name(cert.der()).as_deref(),
+            Some("device-9.example")
+        );
     }
 }
