@@ -664,3 +664,54 @@ async fn anonymous_access_per_listener() {
         ReasonCode::BadUserNameOrPassword
     );
 }
+
+/// Peers' regression list: a revoked ACL must not leave existing (durable) subscriptions
+/// delivering. The authoriser is consulted at every delivery, so revoking read access
+/// stops messages on a subscription made while it was allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_read_access_stops_existing_subscriptions() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    struct Revocable(AtomicBool);
+    impl petrel_auth::Authorizer for Revocable {
+        fn authorize(
+            &self,
+            client: &petrel_auth::ClientInfo<'_>,
+            _topic: &str,
+            access: petrel_auth::Access,
+        ) -> bool {
+            access == petrel_auth::Access::Write
+                || client.client_id != "reader"
+                || !self.0.load(Ordering::Relaxed)
+        }
+    }
+    let authz = Arc::new(Revocable(AtomicBool::new(false)));
+    let security = petrel_broker::Security::default().with_authorizer(authz.clone());
+    let broker = Broker::start_with_security(
+        test_config(),
+        Arc::new(petrel_store::MemoryStore::new()),
+        security,
+    )
+    .await
+    .expect("start");
+    let mut c = connect_packet(V5, "reader");
+    c.clean_start = false;
+    c.properties = Properties::new().with(Property::SessionExpiryInterval(300));
+    let (mut reader, _) = Raw::connect_with(broker.local_addr(), c).await;
+    assert_eq!(suback(&mut reader, "news/#").await, ReasonCode::GrantedQoS1);
+    let (mut writer, _) = login(&broker, V5, "writer", None, None).await;
+    assert_eq!(puback(&mut writer, "news/1", 1).await, ReasonCode::Success);
+    assert_eq!(
+        &*reader.next_publish().await.expect("allowed").topic,
+        "news/1"
+    );
+    authz.0.store(true, Ordering::Relaxed);
+    assert_eq!(puback(&mut writer, "news/2", 2).await, ReasonCode::Success);
+    reader
+        .expect_silence(std::time::Duration::from_millis(300))
+        .await;
+    // A new subscription is refused too.
+    assert_eq!(
+        suback(&mut reader, "other").await,
+        ReasonCode::NotAuthorized
+    );
+}
