@@ -274,17 +274,18 @@ impl Conn {
             let done = st.inflight.remove(i);
             Metrics::gauge(&self.core.metrics.queued_messages, -1);
             drop(st);
-            self.stored_done(done.and_then(|m| m.delivery.stored.map(|_| pid)));
-        }
-    }
-
-    /// Removes an acknowledged (or refused) durable message from the store.
-    fn stored_done(&mut self, pid: Option<petrel_codec::PacketId>) {
-        if let Some(packet_id) = pid {
-            self.persist.push(Op::Complete {
-                client_id: self.client_id.clone(),
-                packet_id,
-            });
+            if done.is_some_and(|m| m.delivery.stored.is_some()) {
+                let op = Op::Complete {
+                    client_id: self.client_id.clone(),
+                    packet_id: pid,
+                };
+                if phase == Phase::Puback {
+                    // QoS 1: losing this only sends the message once more.
+                    self.core.forget(op.into());
+                } else {
+                    self.persist.push(op);
+                }
+            }
         }
     }
 

@@ -25,6 +25,7 @@ impl Conn {
         let core = self.core.clone();
         let metrics = &core.metrics;
         let window = self.window();
+        let mut sent_qos1 = petrel_store::Batch::new();
         let mut st = session.lock();
         if st.overflowed {
             st.overflowed = false;
@@ -58,11 +59,20 @@ impl Conn {
             };
             if self.encode_publish(&d, Some(pid), false, now) {
                 if let Some(id) = d.stored {
-                    self.persist.push(Op::MarkSent {
+                    let op = Op::MarkSent {
                         client_id: self.client_id.clone(),
                         message_id: id,
                         packet_id: pid,
-                    });
+                    };
+                    if d.qos == QoS::ExactlyOnce {
+                        // QoS 2: the id is durable before the PUBLISH is written, so a
+                        // resend after a crash carries it and is not a second message.
+                        self.persist.push(op);
+                    } else {
+                        // QoS 1: without the id a crash only makes the message be sent
+                        // again as a new PUBLISH (at least once); no need to wait.
+                        sent_qos1.push(op);
+                    }
                 }
                 let phase = if d.qos == QoS::AtLeastOnce {
                     Phase::Puback
@@ -79,6 +89,8 @@ impl Conn {
                 self.unstore(&d);
             }
         }
+        drop(st);
+        core.forget(sent_qos1);
     }
 
     /// Removes a durable delivery that will not be sent from the store.
