@@ -27,30 +27,34 @@ impl Mosquitto {
             std::path::Path::new(bin).exists(),
             "{bin} is missing: install mosquitto"
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let dir = scratch("mosq");
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}\n"),
-        )
-        .expect("conf");
-        let child = Command::new(bin)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mosquitto");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not start");
-            std::thread::sleep(Duration::from_millis(20));
+        // Retry when another process takes the probed port before Mosquitto binds it.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            let dir = scratch("mosq");
+            let conf = dir.join("mosquitto.conf");
+            let text = format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}\n");
+            std::fs::write(&conf, text).expect("conf");
+            let mut child = Command::new(bin)
+                .arg("-c")
+                .arg(&conf)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start mosquitto");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "mosquitto did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(30));
+            if let Ok(None) = child.try_wait() {
+                return Self { port, child };
+            }
         }
-        Self { port, child }
+        panic!("could not start mosquitto on a free port");
     }
 
     fn port(&self) -> String {

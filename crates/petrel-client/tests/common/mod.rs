@@ -49,18 +49,22 @@ impl Mosquitto {
             std::path::Path::new(MOSQUITTO).exists(),
             "{MOSQUITTO} is missing: install the Debian package mosquitto"
         );
-        let port = free_port();
-        let dir = scratch_dir("mosquitto");
-        let conf = dir.join("mosquitto.conf");
-        let text = format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}\n");
-        std::fs::write(&conf, text).expect("write conf");
-        let mut m = Self {
-            port,
-            conf,
-            child: None,
-        };
-        m.spawn().await;
-        m
+        for _ in 0..5 {
+            let port = free_port();
+            let dir = scratch_dir("mosquitto");
+            let conf = dir.join("mosquitto.conf");
+            let text = format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}\n");
+            std::fs::write(&conf, text).expect("write conf");
+            let mut m = Self {
+                port,
+                conf,
+                child: None,
+            };
+            if m.spawn().await {
+                return m;
+            }
+        }
+        panic!("could not start mosquitto on a free port");
     }
 
     /// Plain Mosquitto.
@@ -68,16 +72,23 @@ impl Mosquitto {
         Self::start_with("").await
     }
 
-    async fn spawn(&mut self) {
-        let child = Command::new(MOSQUITTO)
+    /// Starts the process; false when it exited at once (the port was taken by someone
+    /// else between our probe and Mosquitto's bind).
+    async fn spawn(&mut self) -> bool {
+        let mut child = Command::new(MOSQUITTO)
             .arg("-c")
             .arg(&self.conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start mosquitto");
-        self.child = Some(child);
         wait_for_port(self.port).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        self.child = Some(child);
+        true
     }
 
     /// Kills the broker (its sessions are lost: no persistence) and starts it again on
@@ -85,7 +96,11 @@ impl Mosquitto {
     pub async fn restart(&mut self) {
         self.stop();
         tokio::time::sleep(Duration::from_millis(200)).await;
-        self.spawn().await;
+        assert!(
+            self.spawn().await,
+            "mosquitto did not restart on port {}",
+            self.port
+        );
     }
 
     /// Kills the broker.
