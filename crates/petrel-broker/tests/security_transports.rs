@@ -6,7 +6,7 @@ mod common;
 mod pki;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -66,11 +66,7 @@ async fn finish(child: Child) -> (bool, String, String) {
     )
 }
 
-fn args(
-    port: u16,
-    ca: &Path,
-    cert: Option<&(std::path::PathBuf, std::path::PathBuf)>,
-) -> Vec<String> {
+fn args(port: u16, ca: &Path, cert: Option<&(PathBuf, PathBuf)>) -> Vec<String> {
     let mut a = vec![
         "-h".into(),
         "localhost".into(),
@@ -90,8 +86,8 @@ fn args(
 async fn mosquitto_roundtrip(
     broker: &Broker,
     ca: &Path,
-    sub_cert: Option<&(std::path::PathBuf, std::path::PathBuf)>,
-    pub_cert: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+    sub_cert: Option<&(PathBuf, PathBuf)>,
+    pub_cert: Option<&(PathBuf, PathBuf)>,
     topic: &str,
 ) {
     let port = broker.local_addr().port();
@@ -174,21 +170,34 @@ async fn certificate_cn_is_the_user_name_and_unsafe_cn_is_refused() {
 }
 
 fn paho_ws(port: u16, ca: Option<&Path>) {
+    paho_ws_with(port, ca, None)
+}
+
+fn paho_ws_with(port: u16, ca: Option<&Path>, cert: Option<&(PathBuf, PathBuf)>) {
+    let (ok, out) = paho_ws_run(port, ca, cert);
+    assert!(ok, "paho over WebSocket failed: {out}");
+}
+
+/// Runs the paho script; returns whether it succeeded and its output.
+fn paho_ws_run(port: u16, ca: Option<&Path>, cert: Option<&(PathBuf, PathBuf)>) -> (bool, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/paho_ws.py");
     let mut cmd = std::process::Command::new("python3");
     cmd.args([script, "localhost", &port.to_string(), "/mqtt"]);
     if let Some(ca) = ca {
         cmd.arg(ca);
     }
+    if let Some((c, k)) = cert {
+        cmd.arg(c).arg(k);
+    }
     let out = cmd
         .output()
         .expect("python3 with paho-mqtt 2.x must be installed");
-    assert!(
-        out.status.success(),
-        "paho over WebSocket failed: {}{}",
+    let text = format!(
+        "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    (out.status.success(), text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -470,5 +479,30 @@ async fn unauthenticated_tls_connections_are_capped_per_address() {
     assert!(
         closed_silently(addr, &[0x16, 0x03, 0x01], Duration::from_secs(2)).await,
         "third handshaking connection accepted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paho_over_websocket_with_mutual_tls() {
+    let pki = Pki::new();
+    let mut l = listener(Transport::Wss, Some(&pki));
+    l.ca = Some(pki.ca.clone());
+    l.require_client_cert = true;
+    let broker = start(vec![l], |_| {}).await;
+    let port = broker.local_addr().port();
+    let ca = pki.ca.clone();
+    let cert = pki.client("paho", "paho-client");
+    tokio::task::spawn_blocking(move || paho_ws_with(port, Some(&ca), Some(&cert)))
+        .await
+        .expect("paho run");
+    // Without a certificate the same listener refuses the handshake.
+    let ca = pki.ca.clone();
+    let (ok, out) = tokio::task::spawn_blocking(move || paho_ws_run(port, Some(&ca), None))
+        .await
+        .expect("paho run");
+    let refused = !ok && out.to_lowercase().contains("ssl");
+    assert!(
+        refused,
+        "wss without a client certificate was accepted: {out}"
     );
 }

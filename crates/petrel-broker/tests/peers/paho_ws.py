@@ -1,7 +1,8 @@
 """Pub/sub both ways through the broker's WebSocket (or WebSocket over TLS) listener with
 paho-mqtt 2.x: an MQTT 3.1.1 client and an MQTT 5 client each receive what the other sends.
 
-usage: paho_ws.py HOST PORT PATH [CA_FILE]   (a CA file means wss)
+usage: paho_ws.py HOST PORT PATH [CA_FILE [CERT KEY]]   (a CA file means wss; a client
+certificate and key mean mutual TLS)
 Exits 0 on success, 1 with a message on failure.
 """
 import sys
@@ -11,6 +12,7 @@ import paho.mqtt.client as mqtt
 
 HOST, PORT, PATH = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 CA = sys.argv[4] if len(sys.argv) > 4 else None
+CERT, KEY = (sys.argv[5], sys.argv[6]) if len(sys.argv) > 6 else (None, None)
 TIMEOUT = 10
 
 
@@ -26,7 +28,7 @@ def make(client_id, protocol, topic):
     )
     c.ws_set_options(path=PATH)
     if CA:
-        c.tls_set(ca_certs=CA)
+        c.tls_set(ca_certs=CA, certfile=CERT, keyfile=KEY)
 
     def on_connect(client, userdata, flags, reason, properties):
         client.subscribe(topic, qos=1)
