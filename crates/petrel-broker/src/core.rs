@@ -253,7 +253,14 @@ impl Core {
     /// Records a newly attached session in the store before CONNACK: a fresh session
     /// replaces whatever was stored under the client id; a resumed one gets its new
     /// expiry (none while connected).
-    pub async fn persist_attach(&self, session: &Session, present: bool) {
+    /// The will of a persistent session is stored with it, so that a crash does not
+    /// lose it.
+    pub async fn persist_attach(
+        &self,
+        session: &Session,
+        present: bool,
+        will: Option<&(Arc<Message>, u32)>,
+    ) {
         let expiry = session.lock().expiry_interval;
         let mut batch = Batch::new();
         if present {
@@ -270,6 +277,14 @@ impl Core {
                     expiry,
                 )));
             }
+        }
+        match will {
+            Some((msg, delay)) if expiry > 0 => batch.push(Op::SetWill {
+                client_id: session.client_id.clone(),
+                will: petrel_store::StoredWill::new(crate::persist::stored_message(msg), *delay),
+            }),
+            _ if present => batch.push(Op::ClearWill(session.client_id.clone())),
+            _ => {}
         }
         if let Err(e) = self.store.commit(batch).await {
             tracing::warn!(client = %session.client_id, error = %e, "store commit failed at connect");
@@ -409,8 +424,10 @@ impl Core {
     pub fn schedule_will(self: &Arc<Self>, client_id: &ByteString, will: Arc<Message>, delay: u32) {
         if delay == 0 {
             let core = self.clone();
+            let id = client_id.clone();
             tokio::spawn(async move {
                 core.publish(will).await;
+                core.forget(Op::ClearWill(id).into());
             });
             return;
         }
@@ -420,6 +437,7 @@ impl Core {
             tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
             core.wills().remove(&id);
             core.publish(will).await;
+            core.forget(Op::ClearWill(id).into());
         });
         if let Some(old) = self.wills().insert(client_id.clone(), task.abort_handle()) {
             old.abort();
@@ -472,12 +490,20 @@ impl Core {
             self.retained.restore(msg);
         }
         let wall_now = crate::persist::wall_ms();
+        let mut wills = Vec::new();
         for s in snapshot.sessions {
             if s.expires_at_ms.is_some_and(|at| at <= wall_now) {
                 continue;
             }
             let session = Session::new(s.client_id.clone(), s.expiry_interval);
             crate::persist::restore_queue(&session, &s, &self.metrics);
+            // The client was cut off by the restart: its stored will is due (after its
+            // delay, unless it reconnects first).
+            if let Some(will) = &s.will {
+                if let Some(msg) = crate::persist::restored_message(&will.message, now, wall_now) {
+                    wills.push((s.client_id.clone(), msg, will.delay_interval));
+                }
+            }
             for sub in s.subscriptions {
                 self.subscribe(
                     &session,
@@ -490,6 +516,10 @@ impl Core {
             }
             self.schedule_expiry(&session, s.expiry_interval);
             self.sessions().insert(s.client_id, session);
+        }
+        // Once every session is back, so that the wills reach all of them.
+        for (client_id, msg, delay) in wills {
+            self.schedule_will(&client_id, msg, delay);
         }
         Ok(())
     }

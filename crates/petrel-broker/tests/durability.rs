@@ -196,3 +196,48 @@ async fn second_broker_on_the_same_directory_is_refused() {
     }
     stop(broker, store).await;
 }
+
+/// A will stored with a persistent session whose broker died is published after the
+/// restart (the client was cut off), and delivered to a persistent subscriber.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_will_is_published_after_a_crash() {
+    use petrel_store::{
+        Batch, Op, Store, StoredMessage, StoredSession, StoredSubscription, StoredWill,
+    };
+    let dir = Dir::new("will");
+    {
+        // The state a killed broker leaves: a subscriber, and a client with a will.
+        let store = SqliteStore::open(&dir.0, SqliteOptions::default()).expect("open");
+        let mut b = Batch::new();
+        b.push(Op::PutSession(StoredSession::new("watcher", 3600)));
+        b.push(Op::Subscribe {
+            client_id: "watcher".into(),
+            subscription: StoredSubscription::new(
+                "w/#",
+                petrel_codec::SubscriptionOptions {
+                    qos: QoS::AtLeastOnce,
+                    ..Default::default()
+                },
+                None,
+            ),
+        });
+        b.push(Op::PutSession(StoredSession::new("dying", 3600)));
+        b.push(Op::SetWill {
+            client_id: "dying".into(),
+            will: StoredWill::new(StoredMessage::new("w/dying", "gone", QoS::AtLeastOnce), 0),
+        });
+        store.commit(b).await.expect("commit");
+    }
+    let (broker, store) = start(&dir).await;
+    let (mut s, ack) = Raw::connect_with(broker.local_addr(), persistent(V5, "watcher")).await;
+    assert!(ack.session_present);
+    let m = s.next_publish().await.expect("will delivered");
+    assert_eq!(&m.payload[..], b"gone");
+    disconnect(&mut s).await;
+    stop(broker, store).await;
+    // Published once: not again at the next start.
+    let (broker, store) = start(&dir).await;
+    let (mut s, _) = Raw::connect_with(broker.local_addr(), persistent(V5, "watcher")).await;
+    s.expect_silence(Duration::from_millis(300)).await;
+    stop(broker, store).await;
+}

@@ -168,7 +168,7 @@ async fn establish(
     let conn_id = core.next_conn_id();
     let (kick_tx, kick_rx) = oneshot::channel();
     let (session, present) = core.attach(&client_id, connect.clean_start, expiry, conn_id, kick_tx);
-    core.persist_attach(&session, present).await;
+    core.persist_attach(&session, present, will.as_ref()).await;
     let mut properties = Properties::new();
     if v.is_v5() {
         properties.set(Property::ReceiveMaximum(limits.receive_maximum));

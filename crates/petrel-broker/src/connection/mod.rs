@@ -278,6 +278,10 @@ impl Conn {
             Close::Client { will } => will,
             _ => true,
         };
+        if !will && !taken_over && self.will.is_some() {
+            // Normal DISCONNECT: the stored will is discarded.
+            self.core.forget(petrel_store::Op::ClearWill(self.client_id.clone()).into());
+        }
         if let (true, Some((msg, delay))) = (will, self.will.take()) {
             let delay = delay.min(expiry);
             // A takeover is a reconnect: a delayed will is cancelled by it.
