@@ -598,8 +598,9 @@ impl Drop for Running {
     }
 }
 
-/// A minimal rumqttd 0.20 configuration: one MQTT 3.1.1 listener (not exercised on this
-/// machine, where rumqttd is not installed).
+/// A minimal rumqttd 0.20 configuration: one MQTT 3.1.1 listener. (Install rumqttd with
+/// `cargo install rumqttd`, without `--locked`: its lock file pins a `metrics` release that
+/// no longer compiles.)
 const RUMQTTD_CONFIG: &str = r#"id = 0
 
 [router]
