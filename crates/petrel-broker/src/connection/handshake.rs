@@ -214,6 +214,7 @@ async fn establish(
         connect_expiry: expiry,
         close: None,
         persist: petrel_store::Batch::new(),
+        persist_later: petrel_store::Batch::new(),
         publishes: std::collections::VecDeque::new(),
     };
     conn.send(Packet::ConnAck(ConnAck {

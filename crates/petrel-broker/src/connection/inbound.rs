@@ -281,7 +281,7 @@ impl Conn {
                 };
                 if phase == Phase::Puback {
                     // QoS 1: losing this only sends the message once more.
-                    self.core.forget(op.into());
+                    self.persist_later.push(op);
                 } else {
                     self.persist.push(op);
                 }

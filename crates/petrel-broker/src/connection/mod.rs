@@ -95,6 +95,9 @@ pub(crate) struct Conn {
     /// Store operations of this connection's session, committed before the next write
     /// (see `crate::persist`).
     persist: petrel_store::Batch,
+    /// Store operations that need not be durable before the next write (QoS 1 packet
+    /// ids and completions), sent with the next write without waiting.
+    persist_later: petrel_store::Batch,
     /// PUBLISHes routed and waiting for their store commit, in arrival order.
     publishes: std::collections::VecDeque<PendingPublish>,
 }
@@ -228,6 +231,7 @@ impl Conn {
     /// written. On failure nothing pending is sent: the connection closes and the
     /// session keeps its state for a resume.
     async fn commit_persist(&mut self) {
+        self.core.forget(std::mem::take(&mut self.persist_later));
         if self.persist.is_empty() {
             return;
         }
@@ -280,7 +284,8 @@ impl Conn {
         };
         if !will && !taken_over && self.will.is_some() {
             // Normal DISCONNECT: the stored will is discarded.
-            self.core.forget(petrel_store::Op::ClearWill(self.client_id.clone()).into());
+            self.core
+                .forget(petrel_store::Op::ClearWill(self.client_id.clone()).into());
         }
         if let (true, Some((msg, delay))) = (will, self.will.take()) {
             let delay = delay.min(expiry);

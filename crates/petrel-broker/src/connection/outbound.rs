@@ -25,7 +25,6 @@ impl Conn {
         let core = self.core.clone();
         let metrics = &core.metrics;
         let window = self.window();
-        let mut sent_qos1 = petrel_store::Batch::new();
         let mut st = session.lock();
         if st.overflowed {
             st.overflowed = false;
@@ -71,7 +70,7 @@ impl Conn {
                     } else {
                         // QoS 1: without the id a crash only makes the message be sent
                         // again as a new PUBLISH (at least once); no need to wait.
-                        sent_qos1.push(op);
+                        self.persist_later.push(op);
                     }
                 }
                 let phase = if d.qos == QoS::AtLeastOnce {
@@ -89,8 +88,6 @@ impl Conn {
                 self.unstore(&d);
             }
         }
-        drop(st);
-        core.forget(sent_qos1);
     }
 
     /// Removes a durable delivery that will not be sent from the store.

@@ -141,6 +141,8 @@ impl SqliteStore {
         let conn = Connection::open(&path)
             .map_err(|e| StoreError::Io(format!("cannot open {shown}: {e}")))?;
         schema::prepare(&conn, &shown, &options)?;
+        // Every statement of `apply` stays prepared (the default cache holds 16).
+        conn.set_prepared_statement_cache_capacity(64);
         let fault = FaultSwitch::default();
         let transactions = Arc::new(AtomicU64::new(0));
         let writer = Writer {
