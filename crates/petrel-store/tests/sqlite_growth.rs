@@ -34,8 +34,13 @@ fn steady_qos1_load_keeps_the_directory_bounded() {
         let mut b = Batch::new();
         b.push(Op::Enqueue {
             message_id: id,
-            message: StoredMessage::new("t", vec![1u8; 1024], QoS::AtLeastOnce)
-                .with_expiry(Some(if id.is_multiple_of(7) { 1 } else { u64::MAX / 2 })),
+            message: StoredMessage::new("t", vec![1u8; 1024], QoS::AtLeastOnce).with_expiry(Some(
+                if id.is_multiple_of(7) {
+                    1
+                } else {
+                    u64::MAX / 2
+                },
+            )),
             targets: vec![
                 QueueTarget::new("a", QoS::AtLeastOnce),
                 QueueTarget::new("b", QoS::AtLeastOnce),
