@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use bytestring::ByteString;
-use petrel_codec::{Properties, Property, PropertyId, QoS};
+use petrel_codec::{Properties, PropertyId, QoS};
 use tokio::time::Instant;
 
 /// One published message.
@@ -67,21 +67,6 @@ impl Message {
     /// True when the message has expired at `now`.
     pub fn expired(&self, now: Instant) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
-    }
-
-    /// Properties for one delivery: the shared ones plus the remaining expiry and the
-    /// subscription identifiers (MQTT-3.3.2-6, MQTT-3.3.4-3).
-    pub fn delivery_properties(&self, now: Instant, sub_ids: &[u32]) -> Properties {
-        let mut props = self.properties.clone();
-        if let Some(at) = self.expires_at {
-            let left = at.saturating_duration_since(now).as_secs();
-            let left = u32::try_from(left).unwrap_or(u32::MAX).max(1);
-            props.0.push(Property::MessageExpiryInterval(left));
-        }
-        for id in sub_ids {
-            props.0.push(Property::SubscriptionIdentifier(*id));
-        }
-        props
     }
 
     /// Bytes this message is charged for in a queue.

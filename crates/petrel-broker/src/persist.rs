@@ -13,14 +13,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use petrel_codec::QoS;
+use petrel_session::{InFlight, OutState};
 use petrel_store::{DeliveryState, PendingDelivery, StoredMessage, StoredSession};
 use tokio::time::Instant;
 
 use crate::config::{StorageBackend, StorageConfig, StorageDurability};
 use crate::message::Message;
 use crate::metrics::Metrics;
-use crate::session::{Delivery, Inflight, Phase, Session};
+use crate::session::{Delivery, Saved, Session};
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn wall_ms() -> u64 {
@@ -63,11 +63,13 @@ pub(crate) fn restored_message(m: &StoredMessage, now: Instant, wall: u64) -> Op
 }
 
 /// Puts a stored session's queue, in-flight messages and incoming QoS 2 ids back into
-/// `session`. Expired messages that were never sent are left out (the caller removes
-/// them from the store).
+/// `session` (in-flight ones as `petrel_session` state, resent with DUP on resume).
+/// Expired messages that were never sent are left out (the caller removes them from the
+/// store).
 pub(crate) fn restore_queue(session: &Session, record: &StoredSession, metrics: &Metrics) {
     let now = Instant::now();
     let wall = wall_ms();
+    let mut saved = Saved::default();
     let mut st = session.lock();
     for p in &record.queue {
         let Some(msg) = restored_message(&p.message, now, wall).or_else(|| {
@@ -84,22 +86,35 @@ pub(crate) fn restore_queue(session: &Session, record: &StoredSession, metrics: 
                 st.queued_bytes += delivery.msg.cost();
                 st.queue.push_back(delivery);
             }
-            (state, Some(pid)) => {
-                let phase = match (state, delivery.qos) {
-                    (DeliveryState::Released, _) => Phase::Pubcomp,
-                    (_, QoS::ExactlyOnce) => Phase::Pubrec,
-                    _ => Phase::Puback,
+            (state, Some(packet_id)) => {
+                let state = match state {
+                    DeliveryState::Released => OutState::Released,
+                    _ => OutState::Published,
                 };
-                st.inflight.push_back(Inflight {
-                    pid,
-                    delivery,
-                    phase,
+                saved.stored.insert(packet_id, p.message_id);
+                saved.state.outgoing.push(InFlight {
+                    packet_id,
+                    message: delivery.to_message(),
+                    state,
+                    sent: false,
+                    transmitted: true,
                 });
             }
         }
         Metrics::gauge(&metrics.queued_messages, 1);
     }
-    st.incoming_qos2 = record.incoming_qos2.iter().map(|p| p.get()).collect();
+    drop(st);
+    saved.state.incoming_qos2 = record.incoming_qos2.clone();
+    saved.state.next_packet_id = saved
+        .state
+        .outgoing
+        .iter()
+        .map(|e| e.packet_id.get())
+        .max()
+        .map_or(1, |m| m.wrapping_add(1).max(1));
+    if let Ok(mut slot) = session.slot.try_lock() {
+        *slot = Some(saved);
+    }
 }
 
 fn delivery_of(p: &PendingDelivery, msg: Arc<Message>) -> Delivery {

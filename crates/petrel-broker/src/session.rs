@@ -2,16 +2,19 @@
 //! outgoing queue, messages in flight and incoming QoS 2 packet ids.
 //!
 //! Publishing tasks push into the queue of each matching session under its mutex and wake
-//! the owning connection task with [`Session::notify`]. The connection task drains the
-//! queue into the in-flight window. (A private adapter: the sans-IO `petrel-session` crate
-//! will own these rules once it lands.)
+//! the owning connection task with [`Session::notify`]. The connection task moves queued
+//! messages into its `petrel_session::ServerSession`, which owns every protocol rule
+//! (packet ids, the in-flight window, acknowledgements); between connections that state
+//! waits in [`Session::slot`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytestring::ByteString;
 use petrel_codec::{PacketId, QoS, ReasonCode, SubscriptionOptions};
+use petrel_codec::Property;
+use petrel_session::{OutgoingMessage, ServerSessionState};
 use tokio::sync::{oneshot, Notify};
 
 use crate::config::{DropPolicy, Limits};
@@ -42,26 +45,38 @@ pub(crate) struct Delivery {
     pub stored: Option<u64>,
 }
 
-/// Where an outgoing QoS 1/2 message is in its flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// QoS 1 PUBLISH sent, waiting for PUBACK.
-    Puback,
-    /// QoS 2 PUBLISH sent, waiting for PUBREC.
-    Pubrec,
-    /// PUBREL sent, waiting for PUBCOMP.
-    Pubcomp,
+impl Delivery {
+    /// The message as this subscriber receives it: granted QoS, RETAIN as decided at
+    /// routing, the shared properties plus the subscription identifiers (MQTT-3.3.4-3).
+    pub fn to_message(&self) -> petrel_session::Message {
+        let mut properties = self.msg.properties.clone();
+        for id in &self.sub_ids {
+            properties.0.push(Property::SubscriptionIdentifier(*id));
+        }
+        petrel_session::Message::new(self.msg.topic.clone(), self.msg.payload.clone(), self.qos)
+            .with_retain(self.retain)
+            .with_properties(properties)
+    }
+
+    /// [`Self::to_message`] with the message's expiry, for `ServerSession::deliver` (which
+    /// sends the time left as Message Expiry Interval, MQTT-3.3.2-6).
+    pub fn to_outgoing(&self) -> OutgoingMessage {
+        OutgoingMessage {
+            message: self.to_message(),
+            expires_at: self.msg.expires_at.map(|t| t.into_std()),
+        }
+    }
 }
 
-/// An outgoing message holding a packet id.
-#[derive(Debug, Clone)]
-pub(crate) struct Inflight {
-    /// Its packet id.
-    pub pid: PacketId,
-    /// The message.
-    pub delivery: Delivery,
-    /// Where it is.
-    pub phase: Phase,
+/// The protocol state of a session between connections: what `petrel_session` hands over
+/// with `take_state` (in-flight messages, incoming QoS 2 ids, packet ids), plus the store
+/// ids of its durable in-flight messages.
+#[derive(Debug, Default)]
+pub(crate) struct Saved {
+    /// The sans-IO session state.
+    pub state: ServerSessionState,
+    /// Store message id of each durable in-flight message, by packet id.
+    pub stored: HashMap<PacketId, u64>,
 }
 
 /// The connection currently attached to a session.
@@ -82,10 +97,6 @@ pub(crate) struct SessionState {
     pub queue: VecDeque<Delivery>,
     /// Bytes held by `queue`.
     pub queued_bytes: usize,
-    /// Outgoing QoS 1/2 messages, in the order they were first sent.
-    pub inflight: VecDeque<Inflight>,
-    /// Incoming QoS 2 packet ids received and not yet released.
-    pub incoming_qos2: HashSet<u16>,
     /// The attached connection.
     pub owner: Option<Owner>,
     /// Session expiry interval in seconds.
@@ -97,25 +108,9 @@ pub(crate) struct SessionState {
     /// Incremented each time the session goes offline, so that an expiry timer started
     /// for an earlier disconnection does nothing.
     pub offline_epoch: u64,
-    next_pid: u16,
 }
 
 impl SessionState {
-    /// The next free packet id (MQTT-2.2.1-3: never 0, never one in use).
-    pub fn next_packet_id(&mut self) -> Option<PacketId> {
-        if self.inflight.len() >= usize::from(u16::MAX) {
-            return None;
-        }
-        loop {
-            self.next_pid = self.next_pid.wrapping_add(1);
-            if let Some(pid) = PacketId::new(self.next_pid) {
-                if !self.inflight.iter().any(|i| i.pid == pid) {
-                    return Some(pid);
-                }
-            }
-        }
-    }
-
     /// True when `conn_id` is the attached connection.
     pub fn owned_by(&self, conn_id: u64) -> bool {
         self.owner.as_ref().is_some_and(|o| o.conn_id == conn_id)
@@ -132,6 +127,10 @@ pub(crate) struct Session {
     /// True while a connection is attached (read without locking by shared-subscription
     /// selection).
     pub online: AtomicBool,
+    /// The protocol state while no connection holds it. The connection task that serves
+    /// the session holds this lock from CONNACK until it has put the state back, so a
+    /// connection taking the session over waits for it (and nothing else does).
+    pub slot: Arc<tokio::sync::Mutex<Option<Saved>>>,
     state: Mutex<SessionState>,
 }
 
@@ -142,6 +141,7 @@ impl Session {
             client_id,
             notify: Notify::new(),
             online: AtomicBool::new(false),
+            slot: Arc::default(),
             state: Mutex::new(SessionState {
                 expiry_interval,
                 ..SessionState::default()
@@ -217,13 +217,16 @@ impl Session {
         dropped
     }
 
-    /// Empties the queue and in-flight window (session discarded).
+    /// Empties the queue and the saved in-flight messages (session discarded). A connection
+    /// still holding the state drops it when it sees `ended`.
     pub fn discard(&self, metrics: &Metrics) {
         let mut st = self.lock();
         st.ended = true;
-        let n = st.queue.len() + st.inflight.len();
+        let mut n = st.queue.len();
+        if let Ok(mut slot) = self.slot.try_lock() {
+            n += slot.take().map_or(0, |s| s.state.outgoing.len());
+        }
         st.queue.clear();
-        st.inflight.clear();
         st.queued_bytes = 0;
         Metrics::gauge(&metrics.queued_messages, -(n as i64));
     }

@@ -2,18 +2,19 @@
 //! certificate, MQTT 5 enhanced authentication with AUTH packets) and the authorisation
 //! checks of an established connection.
 
-use bytes::BytesMut;
 use bytestring::ByteString;
 use petrel_auth::{AuthOutcome, EnhancedAuthExchange, EnhancedStep};
-use petrel_codec::{Auth, Connect, Packet, Properties, Property, ProtocolVersion, ReasonCode};
-use tokio::io::AsyncWriteExt;
-use tokio::time::Instant;
+use petrel_codec::{Auth, Connect, Packet, Properties, Property, ReasonCode};
 
-use super::handshake::refuse;
-use super::{read_more, Conn};
+use super::handshake::Io;
+use super::Conn;
 use crate::core::Core;
 use crate::metrics::Metrics;
-use crate::transport::{CertIdentity, ConnRead, ConnWrite, Peer};
+use crate::transport::{CertIdentity, Peer};
+
+/// Why a login failed: `Some(reason)` refuses the CONNECT with that CONNACK reason (mapped
+/// to the closest MQTT 3 return code by the session), `None` closes without one.
+pub(super) type Refused = Option<ReasonCode>;
 
 /// Who logged in, and what the CONNACK adds (enhanced authentication's final data).
 #[derive(Default)]
@@ -34,50 +35,42 @@ pub(super) struct Reauth {
     exchange: Option<Box<dyn EnhancedAuthExchange>>,
 }
 
-/// Authenticates a CONNECT. On failure the CONNACK refusal has been sent: MQTT 5 0x86
+/// Authenticates a CONNECT. On failure the reason to refuse it with: MQTT 5 0x86
 /// (bad user name or password) or 0x87 (not authorised), MQTT 3 return codes 4 or 5.
 pub(super) async fn login(
     core: &Core,
     peer: &Peer,
     connect: &Connect,
-    rd: &mut ConnRead,
-    wr: &mut ConnWrite,
-    inbuf: &mut BytesMut,
-    deadline: Instant,
-) -> Option<Login> {
-    let v = connect.protocol;
+    io: &mut Io<'_, '_>,
+) -> Result<Login, Refused> {
     let access = &core.access;
     if peer.cn_is_username {
         // The verified certificate is the credential.
         return match &peer.identity {
-            CertIdentity::Name(cn) => Some(Login {
+            CertIdentity::Name(cn) => Ok(Login {
                 username: Some(ByteString::from(cn.as_str())),
                 properties: Vec::new(),
                 reauth: Reauth::default(),
             }),
             CertIdentity::None | CertIdentity::Invalid => {
                 tracing::debug!(ip = %peer.ip, "no usable certificate common name");
-                refuse(wr, v, ReasonCode::NotAuthorized).await;
-                None
+                Err(Some(ReasonCode::NotAuthorized))
             }
         };
     }
     if let Some(method) = connect.properties.authentication_method() {
-        return enhanced(core, peer.ip, v, &method, connect, rd, wr, inbuf, deadline).await;
+        return enhanced(core, peer.ip, &method, connect, io).await;
     }
     if connect.username.is_none() && connect.password.is_none() {
         // The listener's own anonymous setting overrides `[auth]`.
         match peer.allow_anonymous {
-            Some(true) => return Some(Login::default()),
-            Some(false) => {
-                refuse(wr, v, ReasonCode::NotAuthorized).await;
-                return None;
-            }
+            Some(true) => return Ok(Login::default()),
+            Some(false) => return Err(Some(ReasonCode::NotAuthorized)),
             None => {}
         }
     }
     if access.open() {
-        return Some(Login {
+        return Ok(Login {
             username: connect.username.clone(),
             properties: Vec::new(),
             reauth: Reauth::default(),
@@ -88,8 +81,7 @@ pub(super) async fn login(
         // CHECKLIST 20: too many failures; refused without checking.
         tracing::debug!(ip = %peer.ip, ?user, "authentication rate limited");
         Metrics::add(&core.metrics.connections_refused, 1);
-        refuse(wr, v, ReasonCode::BadUserNameOrPassword).await;
-        return None;
+        return Err(Some(ReasonCode::BadUserNameOrPassword));
     }
     let outcome = access
         .authenticate(
@@ -102,7 +94,7 @@ pub(super) async fn login(
     match outcome {
         AuthOutcome::Accepted { username } => {
             access.record(true, Some(peer.ip), user);
-            Some(Login {
+            Ok(Login {
                 username: username.map(ByteString::from),
                 properties: Vec::new(),
                 reauth: Reauth::default(),
@@ -116,35 +108,27 @@ pub(super) async fn login(
                 ReasonCode::NotAuthorized
             };
             tracing::debug!(ip = %peer.ip, ?user, ?reason, "authentication failed");
-            refuse(wr, v, reason).await;
-            None
+            Err(Some(reason))
         }
     }
 }
 
 /// MQTT 5 enhanced authentication (section 4.12): AUTH 0x18 exchanges until the
 /// authenticator succeeds (CONNACK with the final data) or fails (CONNACK 0x86).
-#[allow(clippy::too_many_arguments)]
 async fn enhanced(
     core: &Core,
     ip: std::net::IpAddr,
-    v: ProtocolVersion,
     method: &ByteString,
     connect: &Connect,
-    rd: &mut ConnRead,
-    wr: &mut ConnWrite,
-    inbuf: &mut BytesMut,
-    deadline: Instant,
-) -> Option<Login> {
+    io: &mut Io<'_, '_>,
+) -> Result<Login, Refused> {
     let access = &core.access;
     let exchange = access.enhanced.as_ref().and_then(|e| e.start(method));
     let Some(mut exchange) = exchange else {
-        refuse(wr, v, ReasonCode::BadAuthenticationMethod).await;
-        return None;
+        return Err(Some(ReasonCode::BadAuthenticationMethod));
     };
     if !access.admitted(Some(ip), None) {
-        refuse(wr, v, ReasonCode::BadUserNameOrPassword).await;
-        return None;
+        return Err(Some(ReasonCode::BadUserNameOrPassword));
     }
     let mut data = connect
         .properties
@@ -157,7 +141,8 @@ async fn enhanced(
                 let step = exchange.step(&data);
                 (exchange, step)
             })
-            .await?;
+            .await
+            .ok_or(None)?;
         exchange = back;
         match step {
             EnhancedStep::Continue(challenge) => {
@@ -167,15 +152,11 @@ async fn enhanced(
                         .with(Property::AuthenticationMethod(method.clone()))
                         .with(Property::AuthenticationData(challenge.into())),
                 };
-                let mut buf = BytesMut::new();
-                if Packet::Auth(auth).encode(v, &mut buf).is_err()
-                    || wr.write_all(&buf).await.is_err()
-                    || wr.flush().await.is_err()
-                {
-                    return None;
+                if !io.send_auth(auth).await {
+                    return Err(None);
                 }
-                match next_packet(core, rd, inbuf, deadline).await? {
-                    Packet::Auth(a)
+                match io.next_auth().await {
+                    Ok(Some(a))
                         if a.reason == ReasonCode::ContinueAuthentication
                             && a.properties.authentication_method().as_ref() == Some(method) =>
                     {
@@ -185,12 +166,11 @@ async fn enhanced(
                             .map(|d| d.to_vec())
                             .unwrap_or_default();
                     }
-                    Packet::Disconnect(_) => return None,
+                    Ok(None) => return Err(None),
                     _ => {
                         // MQTT-4.12.0-4 / -5: only AUTH with the same method may follow.
                         Metrics::add(&core.metrics.protocol_errors, 1);
-                        refuse(wr, v, ReasonCode::ProtocolError).await;
-                        return None;
+                        return Err(Some(ReasonCode::ProtocolError));
                     }
                 }
             }
@@ -200,7 +180,7 @@ async fn enhanced(
                 if let Some(d) = data {
                     properties.push(Property::AuthenticationData(d.into()));
                 }
-                return Some(Login {
+                return Ok(Login {
                     username: Some(ByteString::from(username)),
                     properties,
                     reauth: Reauth {
@@ -211,30 +191,8 @@ async fn enhanced(
             }
             _ => {
                 access.record(false, Some(ip), None);
-                refuse(wr, v, ReasonCode::BadUserNameOrPassword).await;
-                return None;
+                return Err(Some(ReasonCode::BadUserNameOrPassword));
             }
-        }
-    }
-}
-
-/// Reads the next packet during the handshake; `None` on close, timeout or bad bytes.
-async fn next_packet(
-    core: &Core,
-    rd: &mut ConnRead,
-    inbuf: &mut BytesMut,
-    deadline: Instant,
-) -> Option<Packet> {
-    let max = core.config.limits.max_packet_size;
-    loop {
-        if let Some(p) = petrel_codec::decode(inbuf, ProtocolVersion::V5, max).ok()? {
-            return Some(p);
-        }
-        let n = tokio::time::timeout_at(deadline, read_more(rd, inbuf, &core.metrics))
-            .await
-            .ok()?;
-        if n == 0 {
-            return None;
         }
     }
 }

@@ -1,43 +1,161 @@
-//! Reading CONNECT within the connect timeout and answering CONNACK.
+//! The CONNECT handshake: the session validates CONNECT (and refuses bad ones with the
+//! right CONNACK) within the connect timeout; the broker authenticates, applies its own
+//! policy to the will, attaches the session (taking it over from an older connection)
+//! and accepts.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use bytestring::ByteString;
-use petrel_codec::{
-    ConnAck, Connect, DecodeError, Packet, Properties, Property, ProtocolVersion, ReasonCode,
+use petrel_codec::{Auth, Connect, Properties, ReasonCode};
+use petrel_session::{
+    AcceptParams, AliasPolicy, OverflowPolicy, QueueLimits, ServerConfig, ServerEvent,
+    ServerSession, Subscription,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{read_more, BufGauge, Conn};
+use super::{encode_all, feed, now, read_more, write_out, BufGauge, Conn};
+use crate::config::Config;
 use crate::core::Core;
-use crate::message::Message;
-use crate::metrics::Metrics;
 use crate::topic::validate_name;
 use crate::transport::{ConnRead as OwnedReadHalf, ConnWrite as OwnedWriteHalf, Peer};
 
 static ASSIGNED: AtomicU64 = AtomicU64::new(1);
 
-/// Refuses a CONNECT with a CONNACK carrying `reason`, then closes.
-pub(super) async fn refuse(wr: &mut OwnedWriteHalf, version: ProtocolVersion, reason: ReasonCode) {
-    let mut buf = BytesMut::new();
-    let ack = ConnAck {
-        session_present: false,
-        reason,
-        properties: Properties::new(),
-    };
-    if Packet::ConnAck(ack).encode(version, &mut buf).is_ok() {
-        let _ = wr.write_all(&buf).await;
+/// The session's limits from the broker configuration.
+pub(super) fn server_config(config: &Config) -> ServerConfig {
+    let l = &config.limits;
+    ServerConfig {
+        receive_maximum: l.receive_maximum,
+        max_packet_size: l.max_packet_size,
+        topic_alias_maximum: l.topic_alias_maximum,
+        max_inflight: l.max_inflight_messages,
+        max_keep_alive: Some(l.max_keep_alive_secs),
+        max_session_expiry: Some(l.max_session_expiry_secs),
+        connect_timeout: config.connect_timeout(),
+        alias_policy: if config.features.outgoing_topic_aliases {
+            AliasPolicy::FirstCome
+        } else {
+            AliasPolicy::Disabled
+        },
+        // The broker's shared queue holds and bounds messages (with its drop policy);
+        // the session only ever holds the one it is about to send.
+        queue: QueueLimits {
+            max_messages: usize::MAX,
+            max_bytes: usize::MAX,
+            policy: OverflowPolicy::DropNewest,
+        },
+        max_filters_per_subscribe: l.max_filters_per_subscribe,
+        max_topic_levels: l.max_topic_levels,
+        max_user_properties: l.max_user_properties,
+        ..ServerConfig::default()
     }
-    let _ = wr.shutdown().await;
 }
 
-/// Waits for CONNECT (MQTT-3.1.0-1), validates it, attaches the session and sends CONNACK.
+/// The transport and session during the handshake.
+pub(super) struct Io<'a, 'b> {
+    pub core: &'a Core,
+    pub server: &'a mut ServerSession,
+    pub rd: &'a mut OwnedReadHalf,
+    pub wr: &'a mut OwnedWriteHalf,
+    pub inbuf: &'a mut BytesMut,
+    pub gauge: &'a mut BufGauge<'b>,
+}
+
+/// What the next handshake step got.
+enum Step {
+    /// A valid CONNECT.
+    Connect(Box<Connect>),
+    /// An AUTH packet (enhanced authentication).
+    Auth(Auth),
+    /// Another packet arrived before the CONNECT was accepted.
+    Other,
+    /// The connection is over (closed, refused, timed out).
+    Closed,
+}
+
+impl Io<'_, '_> {
+    /// Writes what the session wants to send.
+    async fn flush(&mut self) -> bool {
+        let mut out = BytesMut::new();
+        encode_all(self.server, &mut out);
+        write_out(self.wr, &mut out, &self.core.metrics).await
+    }
+
+    /// Reads until the session reports CONNECT or AUTH, or the connection ends.
+    async fn next(&mut self) -> Step {
+        loop {
+            while let Some(event) = self.server.poll_event() {
+                match event {
+                    ServerEvent::Connect(c) => return Step::Connect(c),
+                    ServerEvent::Auth(a) => return Step::Auth(a),
+                    _ => {}
+                }
+            }
+            if self.server.is_closed() {
+                return Step::Closed;
+            }
+            if !self.server.wants_input() {
+                return Step::Other;
+            }
+            self.flush().await;
+            let deadline = self.server.poll_timeout().map(Instant::from_std);
+            let read = read_more(self.rd, self.inbuf, &self.core.metrics);
+            let n = match deadline {
+                Some(at) => tokio::time::timeout_at(at, read).await.ok(),
+                None => Some(read.await),
+            };
+            match n {
+                None => {
+                    tracing::debug!("connect timeout");
+                    self.server.handle_timeout(now());
+                }
+                Some(0) => self.server.connection_lost(now()),
+                Some(_) => {
+                    feed(self.server, self.inbuf, &self.core.metrics);
+                    self.inbuf.clear();
+                }
+            }
+            self.gauge.update(self.inbuf, self.server);
+            if n == Some(0) {
+                return Step::Closed;
+            }
+        }
+    }
+
+    /// Sends an AUTH packet (enhanced authentication).
+    pub async fn send_auth(&mut self, auth: Auth) -> bool {
+        self.server.send_auth(auth).is_ok() && self.flush().await
+    }
+
+    /// The client's next AUTH packet: `Ok(None)` when the connection ended, `Err(())`
+    /// when another packet came instead.
+    pub async fn next_auth(&mut self) -> Result<Option<Auth>, ()> {
+        match self.next().await {
+            Step::Auth(a) => Ok(Some(a)),
+            Step::Closed => Ok(None),
+            Step::Connect(_) | Step::Other => Err(()),
+        }
+    }
+
+    /// Refuses the CONNECT with `reason` (mapped for MQTT 3 by the session) and closes.
+    async fn reject(&mut self, reason: ReasonCode) {
+        self.server.reject(now(), reason, Properties::new());
+        self.close().await;
+    }
+
+    /// Writes what is left (a refusing CONNACK) and closes the transport.
+    async fn close(&mut self) {
+        self.flush().await;
+        let _ = self.wr.shutdown().await;
+    }
+}
+
+/// Waits for CONNECT (MQTT-3.1.0-1), authenticates it, attaches the session and accepts.
 /// Returns `None` when the connection was refused or closed.
 pub(super) async fn accept(
     core: &Arc<Core>,
@@ -47,209 +165,116 @@ pub(super) async fn accept(
     inbuf: &mut BytesMut,
     gauge: &mut BufGauge<'_>,
 ) -> Option<(Conn, oneshot::Receiver<ReasonCode>)> {
-    let deadline = Instant::now() + core.config.connect_timeout();
-    let max = core.config.limits.max_packet_size;
-    let connect = loop {
-        let head: Vec<u8> = inbuf.iter().take(16).copied().collect();
-        match petrel_codec::decode(inbuf, ProtocolVersion::V5, max) {
-            Ok(Some(Packet::Connect(c))) => break c,
-            Ok(Some(other)) => {
-                // MQTT-3.1.0-1: the first packet must be CONNECT.
-                tracing::debug!(packet = ?other.packet_type(), "first packet is not CONNECT");
-                Metrics::add(&core.metrics.protocol_errors, 1);
-                return None;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                Metrics::add(&core.metrics.protocol_errors, 1);
-                tracing::debug!(error = %e, rule = e.normative_id().unwrap_or(""), "bad CONNECT");
-                if let DecodeError::UnsupportedProtocolLevel { .. } = e {
-                    // MQTT-3.1.2-2: CONNACK 0x01 (or 0x84), then close.
-                    refuse(
-                        wr,
-                        ProtocolVersion::V3_1_1,
-                        ReasonCode::UnsupportedProtocolVersion,
-                    )
-                    .await;
-                } else if connect_level(&head) == Some(5)
-                    && !matches!(e, DecodeError::PacketTooLarge { .. })
-                {
-                    // MQTT 5: CONNACK with the reason code, then close (MQTT-4.13.1-1).
-                    refuse(wr, ProtocolVersion::V5, e.reason_code()).await;
-                }
-                return None;
-            }
-        }
-        let n = tokio::time::timeout_at(deadline, read_more(rd, inbuf, &core.metrics)).await;
-        gauge.update(inbuf);
-        match n {
-            Ok(0) => return None,
-            Ok(_) => {}
-            Err(_) => {
-                tracing::debug!("connect timeout");
-                return None;
-            }
+    let mut server = ServerSession::new(now(), server_config(&core.config));
+    let mut io = Io {
+        core,
+        server: &mut server,
+        rd,
+        wr,
+        inbuf,
+        gauge,
+    };
+    let connect = match io.next().await {
+        Step::Connect(c) => c,
+        _ => {
+            io.close().await;
+            return None;
         }
     };
-    gauge.update(inbuf);
     // Authentication (passwords, certificates, enhanced) before anything else.
-    let login = super::access::login(core, peer, &connect, rd, wr, inbuf, deadline).await?;
-    establish(core, wr, *connect, login).await
+    let login = match super::access::login(core, peer, &connect, &mut io).await {
+        Ok(login) => login,
+        Err(Some(reason)) => {
+            io.reject(reason).await;
+            return None;
+        }
+        Err(None) => return None,
+    };
+    if let Some(reason) = will_refused(core, &connect) {
+        io.reject(reason).await;
+        return None;
+    }
+    establish(core, server, *connect, login).await
+}
+
+/// The broker's own rules for a will: not on `$SYS`, within the topic level limit.
+fn will_refused(core: &Core, connect: &Connect) -> Option<ReasonCode> {
+    let w = connect.will.as_ref()?;
+    let bad = validate_name(&w.topic, core.config.limits.max_topic_levels).is_err()
+        || w.topic.starts_with("$SYS");
+    bad.then_some(ReasonCode::TopicNameInvalid)
 }
 
 async fn establish(
     core: &Arc<Core>,
-    wr: &mut OwnedWriteHalf,
+    mut server: ServerSession,
     connect: Connect,
     login: super::access::Login,
 ) -> Option<(Conn, oneshot::Receiver<ReasonCode>)> {
-    let v = connect.protocol;
-    let limits = &core.config.limits;
-    let props = &connect.properties;
-    if props.user_properties().count() > limits.max_user_properties {
-        refuse(wr, v, ReasonCode::QuotaExceeded).await;
-        return None;
-    }
-    let now = Instant::now();
-    let mut will = None;
-    if let Some(w) = &connect.will {
-        // MQTT-3.3.2-2 applied to the will topic.
-        let bad_response = w
-            .properties
-            .response_topic()
-            .is_some_and(|t| t.contains(['+', '#']));
-        if validate_name(&w.topic, limits.max_topic_levels).is_err()
-            || w.topic.starts_with("$SYS")
-            || bad_response
-        {
-            refuse(wr, v, ReasonCode::TopicNameInvalid).await;
-            return None;
-        }
-        let msg = Message::new(
-            w.topic.clone(),
-            w.payload.clone(),
-            w.qos,
-            w.retain,
-            &w.properties,
-            now,
-            Some(connect.client_id.clone()),
-        );
-        will = Some((msg, w.properties.will_delay_interval().unwrap_or(0)));
-    }
-    let mut assigned = None;
+    let mut params = AcceptParams::new();
     let client_id = if connect.client_id.is_empty() {
-        // MQTT-3.1.3-7 (v3.1.1 MQTT-3.1.3-8): an empty id needs a clean session.
-        if !v.is_v5() && !connect.clean_start {
-            refuse(wr, v, ReasonCode::ClientIdentifierNotValid).await;
-            return None;
-        }
+        // The session refused an empty id where it needs a clean session (MQTT-3.1.3-8).
         let id = ByteString::from(format!(
             "petrel-{:016x}",
             ASSIGNED.fetch_add(1, Ordering::Relaxed)
         ));
-        assigned = Some(id.clone());
+        params = params.with_assigned_client_id(id.clone());
         id
     } else {
         connect.client_id.clone()
     };
-    let expiry = if v.is_v5() {
-        props.session_expiry_interval().unwrap_or(0)
-    } else if connect.clean_start {
-        0
-    } else {
-        u32::MAX
-    };
-    let expiry = expiry.min(limits.max_session_expiry_secs);
-    let max_ka = limits.max_keep_alive_secs;
-    let (keep_alive, server_ka) = match connect.keep_alive {
-        ka if ka > max_ka || (ka == 0 && v.is_v5()) => (max_ka, v.is_v5().then_some(max_ka)),
-        ka => (ka, None),
-    };
     let conn_id = core.next_conn_id();
     let (kick_tx, kick_rx) = oneshot::channel();
-    let (session, present) = core.attach(&client_id, connect.clean_start, expiry, conn_id, kick_tx);
-    core.persist_attach(&session, present, will.as_ref()).await;
-    let mut properties = Properties::new();
-    if v.is_v5() {
-        properties.set(Property::ReceiveMaximum(limits.receive_maximum));
-        properties.set(Property::MaximumPacketSize(limits.max_packet_size));
-        properties.set(Property::TopicAliasMaximum(limits.topic_alias_maximum));
-        properties.set(Property::RetainAvailable(1));
-        properties.set(Property::WildcardSubscriptionAvailable(1));
-        properties.set(Property::SubscriptionIdentifierAvailable(1));
-        properties.set(Property::SharedSubscriptionAvailable(1));
-        if let Some(id) = assigned {
-            properties.set(Property::AssignedClientIdentifier(id));
-        }
-        if let Some(ka) = server_ka {
-            properties.set(Property::ServerKeepAlive(ka));
-        }
-        if props.session_expiry_interval().is_some_and(|e| e > expiry) {
-            properties.set(Property::SessionExpiryInterval(expiry));
-        }
-        for p in login.properties {
-            properties.set(p);
-        }
+    let (session, present) = core.attach(&client_id, connect.clean_start, 0, conn_id, kick_tx);
+    // Wait for a connection this one takes over to hand the protocol state back.
+    let wait = core.config.connect_timeout();
+    let Ok(mut slot) = tokio::time::timeout(wait, session.slot.clone().lock_owned()).await else {
+        tracing::warn!(client = %client_id, "previous connection did not hand the session over");
+        core.detach(&session, conn_id).await;
+        return None;
+    };
+    let saved = slot.take().unwrap_or_default();
+    if present {
+        let mut state = saved.state;
+        state.client_id = client_id.clone();
+        state.subscriptions = session
+            .lock()
+            .subscriptions
+            .iter()
+            .map(|(filter, info)| Subscription {
+                filter: filter.clone(),
+                options: info.options,
+                identifier: info.id,
+            })
+            .collect();
+        params.state = Some(state);
     }
-    let mut conn = Conn {
+    params.properties = Properties(login.properties);
+    if let Err(e) = server.accept(now(), params) {
+        tracing::debug!(client = %client_id, error = %e, "cannot accept");
+        drop(slot);
+        core.detach(&session, conn_id).await;
+        return None;
+    }
+    let stored: HashMap<_, _> = if present { saved.stored } else { HashMap::new() };
+    session.lock().expiry_interval = server.session_expiry_interval();
+    core.persist_attach(&session, present).await;
+    tracing::debug!(client = %client_id, version = ?connect.protocol, present, "client connected");
+    let conn = Conn {
         core: core.clone(),
         conn_id,
-        version: v,
         client_id,
         username: login.username,
         reauth: login.reauth,
         session,
+        server,
+        slot: Some(slot),
         out: BytesMut::new(),
-        keep_alive: Duration::from_secs(u64::from(keep_alive)),
-        client_receive_max: props.receive_maximum().unwrap_or(u16::MAX),
-        client_max_packet: props.maximum_packet_size().unwrap_or(u32::MAX),
-        client_alias_max: if core.config.features.outgoing_topic_aliases {
-            props.topic_alias_maximum().unwrap_or(0)
-        } else {
-            0
-        },
-        in_aliases: HashMap::new(),
-        out_aliases: HashMap::new(),
-        will,
-        connect_expiry: expiry,
-        close: None,
+        stored,
+        pending: None,
+        counted: Default::default(),
+        closed: None,
         persist: petrel_store::Batch::new(),
-        persist_later: petrel_store::Batch::new(),
-        publishes: std::collections::VecDeque::new(),
     };
-    conn.send(Packet::ConnAck(ConnAck {
-        session_present: present,
-        reason: ReasonCode::Success,
-        properties,
-    }));
-    if present {
-        conn.resend_inflight(now);
-    }
-    tracing::debug!(client = %conn.client_id, version = ?v, present, "client connected");
     Some((conn, kick_rx))
-}
-
-/// The protocol level of a CONNECT from its first bytes, if they are there.
-fn connect_level(head: &[u8]) -> Option<u8> {
-    if head.first()? >> 4 != 1 {
-        return None;
-    }
-    let len_bytes = head.iter().skip(1).take(4).position(|b| b & 0x80 == 0)? + 1;
-    let hi = *head.get(1 + len_bytes)?;
-    let lo = *head.get(2 + len_bytes)?;
-    let name_len = usize::from(u16::from_be_bytes([hi, lo]));
-    head.get(3 + len_bytes + name_len).copied()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn connect_level_is_found() {
-        let v5 = [0x10, 0x10, 0, 4, b'M', b'Q', b'T', b'T', 5, 0];
-        assert_eq!(super::connect_level(&v5), Some(5));
-        let v31 = [0x10, 0x10, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3];
-        assert_eq!(super::connect_level(&v31), Some(3));
-        assert_eq!(super::connect_level(&[0x30, 0]), None);
-        assert_eq!(super::connect_level(&[0x10]), None);
-    }
 }

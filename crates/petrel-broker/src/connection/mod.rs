@@ -1,5 +1,10 @@
-//! One task per connection: it reads bytes, decodes packets, applies them to its session,
-//! drains the session queue into one write buffer per wake-up and writes it at once.
+//! One task per connection. The task owns a `petrel_session::ServerSession`, which owns
+//! every protocol rule (handshake checks, packet ids, QoS 1/2 flows, receive maximum,
+//! topic aliases, keep-alive, maximum packet size). The task does what is not
+//! per-connection protocol: it feeds the bytes it reads to the session, answers the
+//! session's events (authentication, routing through the shared index, retained
+//! messages, store commits before acknowledgements, ACLs), moves messages from the
+//! session's shared queue into the session, and writes what the session produces.
 
 mod access;
 mod handshake;
@@ -8,31 +13,26 @@ mod outbound;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use bytestring::ByteString;
-use petrel_codec::{Disconnect, Packet, Properties, Property, ProtocolVersion, ReasonCode};
+use petrel_codec::{Packet, PacketId, Properties, Property, ReasonCode};
+use petrel_session::{CloseReason, ServerCounters, ServerSession, SessionError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedMutexGuard};
 use tokio::time::Instant;
 
 use crate::core::Core;
-use crate::message::Message;
 use crate::metrics::Metrics;
-use crate::session::Session;
+use crate::session::{Delivery, Saved, Session};
 use crate::transport::{ConnRead as OwnedReadHalf, ConnWrite as OwnedWriteHalf, Peer, Stream};
 
 /// Read size per `read` call; the buffer grows only as bytes arrive.
 const READ_CHUNK: usize = 8 * 1024;
 
-/// Why a connection ends.
+/// How the broker closes a connection on its own initiative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Close {
-    /// The client sent DISCONNECT; `will` is true for reason 0x04.
-    Client { will: bool },
-    /// The socket closed or failed.
-    Network,
     /// The broker closes with this reason (sent as DISCONNECT to MQTT 5 clients).
     Server(ReasonCode),
 }
@@ -44,8 +44,9 @@ struct BufGauge<'a> {
 }
 
 impl BufGauge<'_> {
-    fn update(&mut self, buf: &BytesMut) {
-        let now = buf.capacity() as i64;
+    /// Reports the read buffer plus the bytes the session holds undecoded.
+    fn update(&mut self, buf: &BytesMut, server: &ServerSession) {
+        let now = (buf.capacity() + server.buffered_input()) as i64;
         Metrics::gauge(&self.metrics.buffered_bytes, now - self.reported);
         self.reported = now;
     }
@@ -71,48 +72,66 @@ async fn read_more(rd: &mut OwnedReadHalf, buf: &mut BytesMut, metrics: &Metrics
     }
 }
 
+/// The current time as the sans-IO session takes it (tokio's clock, so paused time works).
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Feeds bytes to the session, counting a protocol violation.
+fn feed(server: &mut ServerSession, bytes: &[u8], metrics: &Metrics) {
+    if let Err(SessionError::Protocol(v)) = server.handle_bytes(now(), bytes) {
+        tracing::debug!(error = %v, "protocol violation");
+        Metrics::add(&metrics.protocol_errors, 1);
+    }
+}
+
+/// Encodes every packet the session wants to send into `out`.
+fn encode_all(server: &mut ServerSession, out: &mut BytesMut) {
+    if let Err(e) = server.encode_transmits(out) {
+        tracing::warn!(client = %server.client_id(), error = %e, "cannot encode packet");
+    }
+}
+
+/// Writes `out` (flushing TLS and WebSocket buffers) and clears it.
+async fn write_out(wr: &mut OwnedWriteHalf, out: &mut BytesMut, metrics: &Metrics) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let n = out.len();
+    let ok = wr.write_all(out).await.is_ok() && wr.flush().await.is_ok();
+    out.clear();
+    if ok {
+        Metrics::add(&metrics.bytes_sent, n as u64);
+    }
+    ok
+}
+
 /// State of an established connection.
 pub(crate) struct Conn {
     core: Arc<Core>,
     conn_id: u64,
-    version: ProtocolVersion,
     client_id: ByteString,
     /// The authenticated user name, for authorisation.
     username: Option<ByteString>,
     /// MQTT 5 enhanced authentication state, for re-authentication.
     reauth: access::Reauth,
     session: Arc<Session>,
+    /// The protocol state machine of this connection.
+    server: ServerSession,
+    /// Held from CONNACK until the protocol state is put back (see `Session::slot`).
+    slot: Option<OwnedMutexGuard<Option<Saved>>>,
     out: BytesMut,
-    keep_alive: Duration,
-    client_receive_max: u16,
-    client_max_packet: u32,
-    client_alias_max: u16,
-    in_aliases: HashMap<u16, ByteString>,
-    out_aliases: HashMap<ByteString, u16>,
-    will: Option<(Arc<Message>, u32)>,
-    connect_expiry: u32,
-    close: Option<Close>,
+    /// Store message id of each durable in-flight message, by packet id.
+    stored: HashMap<PacketId, u64>,
+    /// The delivery last handed to the session and not yet sent (window full).
+    pending: Option<Delivery>,
+    /// The session's drop counters already added to the metrics.
+    counted: ServerCounters,
+    /// Set once the session reported `Closed`.
+    closed: Option<(CloseReason, bool)>,
     /// Store operations of this connection's session, committed before the next write
     /// (see `crate::persist`).
     persist: petrel_store::Batch,
-    /// Store operations that need not be durable before the next write (QoS 1 packet
-    /// ids and completions), sent with the next write without waiting.
-    persist_later: petrel_store::Batch,
-    /// PUBLISHes routed and waiting for their store commit, in arrival order.
-    publishes: std::collections::VecDeque<PendingPublish>,
-}
-
-/// A received PUBLISH waiting for its store commit before it is delivered and
-/// acknowledged.
-struct PendingPublish {
-    /// The routed message (`None`: nothing to deliver, only the acknowledgement).
-    routed: Option<crate::core::Routed>,
-    qos: petrel_codec::QoS,
-    pid: Option<petrel_codec::PacketId>,
-    /// Published to `$SYS` (refused).
-    sys: bool,
-    /// The reason decided before storing.
-    reason: ReasonCode,
 }
 
 /// Serves one connection (any transport) until it closes.
@@ -142,16 +161,20 @@ pub(crate) async fn serve(core: Arc<Core>, stream: Stream, peer: Peer) {
 }
 
 impl Conn {
+    /// Sends an AUTH packet (enhanced re-authentication); other packets are the session's.
+    #[allow(dead_code)]
     fn send(&mut self, packet: Packet) {
-        if let Err(e) = packet.encode(self.version, &mut self.out) {
-            tracing::warn!(client = %self.client_id, error = %e, "cannot encode packet");
+        if let Packet::Auth(auth) = packet {
+            if let Err(e) = self.server.send_auth(auth) {
+                tracing::debug!(client = %self.client_id, error = %e, "cannot send AUTH");
+            }
         }
     }
 
     fn close_with(&mut self, close: Close) {
-        if self.close.is_none() {
-            self.close = Some(close);
-        }
+        let Close::Server(reason) = close;
+        let properties = Properties::new().with(Property::ReasonString(reason_text(reason).into()));
+        self.server.disconnect_with(now(), reason, properties);
     }
 
     fn protocol_error(&mut self, reason: ReasonCode, rule: &str) {
@@ -161,17 +184,7 @@ impl Conn {
     }
 
     async fn flush(&mut self, wr: &mut OwnedWriteHalf) -> bool {
-        if self.out.is_empty() {
-            return true;
-        }
-        let n = self.out.len();
-        // TLS and WebSocket streams buffer: flush (a no-op on TCP).
-        let ok = wr.write_all(&self.out).await.is_ok() && wr.flush().await.is_ok();
-        self.out.clear();
-        if ok {
-            Metrics::add(&self.core.metrics.bytes_sent, n as u64);
-        }
-        ok
+        write_out(wr, &mut self.out, &self.core.metrics).await
     }
 
     async fn run(
@@ -183,26 +196,23 @@ impl Conn {
         mut kick: oneshot::Receiver<ReasonCode>,
     ) {
         let mut shutdown = self.core.shutdown.clone();
-        let mut last_rx = Instant::now();
-        // Packets that arrived together with CONNECT.
-        self.decode_all(inbuf).await;
-        gauge.update(inbuf);
         loop {
-            self.settle_publishes().await;
+            self.process().await;
             self.pump(Instant::now());
             self.commit_persist().await;
-            if !self.flush(wr).await {
-                self.close_with(Close::Network);
+            if !self.flush(wr).await && self.closed.is_none() {
+                self.server.connection_lost(now());
+                continue;
             }
-            if self.close.is_some() {
+            if self.closed.is_some() {
                 break;
             }
             if *shutdown.borrow() {
                 self.close_with(Close::Server(ReasonCode::ServerShuttingDown));
                 continue;
             }
-            // MQTT-3.1.2-22: one and a half times the keep-alive.
-            let deadline = last_rx + self.keep_alive.mul_f32(1.5);
+            let deadline = self.server.poll_timeout().map(Instant::from_std);
+            let reading = self.server.wants_input();
             tokio::select! {
                 r = &mut kick => {
                     let reason = r.unwrap_or(ReasonCode::SessionTakenOver);
@@ -210,28 +220,40 @@ impl Conn {
                 }
                 _ = shutdown.changed() => {}
                 _ = self.session.notify.notified() => {}
-                n = read_more(rd, inbuf, &self.core.metrics) => {
+                n = read_more(rd, inbuf, &self.core.metrics), if reading => {
                     if n == 0 {
-                        self.close_with(Close::Network);
+                        self.server.connection_lost(now());
                     } else {
-                        last_rx = Instant::now();
-                        self.decode_all(inbuf).await;
+                        feed(&mut self.server, inbuf, &self.core.metrics);
+                        inbuf.clear();
                     }
-                    gauge.update(inbuf);
+                    gauge.update(inbuf, &self.server);
                 }
-                _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() => {
-                    self.protocol_error(ReasonCode::KeepAliveTimeout, "MQTT-3.1.2-22");
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    self.server.handle_timeout(now());
                 }
             }
         }
         self.finish(wr).await;
     }
 
+    /// Answers every event of the session, resuming input it held back meanwhile.
+    async fn process(&mut self) {
+        loop {
+            while let Some(event) = self.server.poll_event() {
+                self.on_event(event).await;
+            }
+            if self.server.buffered_input() == 0 || !self.server.wants_input() {
+                break;
+            }
+            feed(&mut self.server, &[], &self.core.metrics);
+        }
+    }
+
     /// Commits the session's pending store operations before what they describe is
     /// written. On failure nothing pending is sent: the connection closes and the
     /// session keeps its state for a resume.
     async fn commit_persist(&mut self) {
-        self.core.forget(std::mem::take(&mut self.persist_later));
         if self.persist.is_empty() {
             return;
         }
@@ -240,59 +262,73 @@ impl Conn {
             tracing::warn!(client = %self.client_id, error = %e, "store commit failed");
             self.out.clear();
             self.protocol_error(ReasonCode::UnspecifiedError, "store failure");
+            encode_all(&mut self.server, &mut self.out);
         }
     }
 
-    /// Decodes and handles every complete packet in `inbuf`.
-    async fn decode_all(&mut self, inbuf: &mut BytesMut) {
-        while self.close.is_none() {
-            match petrel_codec::decode(inbuf, self.version, self.core.config.limits.max_packet_size)
-            {
-                Ok(Some(packet)) => self.handle(packet).await,
-                Ok(None) => break,
-                Err(e) => {
-                    let rule = e.normative_id_for(self.version).unwrap_or("");
-                    tracing::debug!(client = %self.client_id, error = %e, rule, "bad packet");
-                    self.protocol_error(e.reason_code(), rule);
-                    inbuf.clear();
-                }
-            }
-        }
-    }
-
-    /// Sends the final DISCONNECT, publishes the will if due, detaches from the session.
+    /// Hands the session state back, detaches, writes what is left and publishes the
+    /// will if due.
     async fn finish(&mut self, wr: &mut OwnedWriteHalf) {
-        let close = self.close.unwrap_or(Close::Network);
-        if let Close::Server(reason) = close {
-            if self.version.is_v5() {
-                let properties =
-                    Properties::new().with(Property::ReasonString(reason_text(reason).into()));
-                self.send(Packet::Disconnect(Disconnect { reason, properties }));
+        if self.closed.is_none() {
+            self.server.connection_lost(now());
+            while let Some(event) = self.server.poll_event() {
+                self.on_event(event).await;
             }
         }
-        let taken_over = close == Close::Server(ReasonCode::SessionTakenOver);
-        let expiry = self.session.lock().expiry_interval;
-        self.settle_publishes().await;
+        let (reason, publish_will) = self
+            .closed
+            .clone()
+            .unwrap_or((CloseReason::ConnectionLost, false));
+        let taken_over = reason == CloseReason::Local(ReasonCode::SessionTakenOver);
+        let expiry = self.server.session_expiry_interval();
+        let will = self.server.will().map(|(w, delay)| (w.clone(), delay));
+        self.save_state();
         self.commit_persist().await;
         self.core.detach(&self.session, self.conn_id).await;
         self.flush(wr).await;
         let _ = wr.shutdown().await;
-        let will = match close {
-            // MQTT-3.14.4-3: no will after a normal DISCONNECT.
-            Close::Client { will } => will,
-            _ => true,
-        };
-        if !will && !taken_over && self.will.is_some() {
-            // Normal DISCONNECT: the stored will is discarded.
-            self.core
-                .forget(petrel_store::Op::ClearWill(self.client_id.clone()).into());
-        }
-        if let (true, Some((msg, delay))) = (will, self.will.take()) {
+        if let (true, Some((w, delay))) = (publish_will, will) {
+            let msg = crate::message::Message::new(
+                w.topic,
+                w.payload,
+                w.qos,
+                w.retain,
+                &w.properties,
+                Instant::now(),
+                Some(self.client_id.clone()),
+            );
             let delay = delay.min(expiry);
             // A takeover is a reconnect: a delayed will is cancelled by it.
             if !(taken_over && delay > 0) {
                 self.core.schedule_will(&self.client_id, msg, delay);
             }
+        }
+    }
+
+    /// Puts the protocol state back into the shared session for the next connection. A
+    /// message handed to the session but not sent goes back to the front of the queue.
+    fn save_state(&mut self) {
+        let mut state = self.server.take_state();
+        let mut st = self.session.lock();
+        if st.ended {
+            // The session was discarded meanwhile: its in-flight messages are gone.
+            Metrics::gauge(&self.core.metrics.queued_messages, -(state.outgoing.len() as i64));
+            drop(st);
+            self.slot = None;
+            return;
+        }
+        state.queue.clear();
+        if let Some(d) = self.pending.take() {
+            st.queued_bytes += d.msg.cost();
+            st.queue.push_front(d);
+            Metrics::gauge(&self.core.metrics.queued_messages, 1);
+        }
+        drop(st);
+        if let Some(mut slot) = self.slot.take() {
+            *slot = Some(Saved {
+                state,
+                stored: std::mem::take(&mut self.stored),
+            });
         }
     }
 }

@@ -1,46 +1,62 @@
-//! Sending: draining the session queue into the in-flight window, resending after a
-//! resume, outgoing topic aliases and the client's maximum packet size.
+//! Sending: moving messages from the session's shared queue into the `ServerSession` while
+//! its in-flight window has room, and writing what it produces with the store operations
+//! each packet needs committed first.
 
-use bytestring::ByteString;
-use petrel_codec::{Packet, PacketId, Properties, Property, PubResp, Publish, QoS};
+use petrel_codec::{Packet, Property, ReasonCode};
 use petrel_store::Op;
 use tokio::time::Instant;
 
-use super::Conn;
+use super::{now, reason_text, Conn};
 use crate::metrics::Metrics;
-use crate::session::{Delivery, Inflight, Phase};
+use crate::session::Delivery;
 
 impl Conn {
-    /// Size of the outgoing QoS 1/2 window (MQTT-3.3.4-9).
-    fn window(&self) -> usize {
-        usize::from(
-            self.client_receive_max
-                .min(self.core.config.limits.max_inflight_messages),
-        )
-    }
-
-    /// Moves queued messages into the write buffer while the window has room.
-    pub(super) fn pump(&mut self, now: Instant) {
-        let session = self.session.clone();
-        let core = self.core.clone();
-        let metrics = &core.metrics;
-        let window = self.window();
-        let mut st = session.lock();
-        if st.overflowed {
-            st.overflowed = false;
-            drop(st);
-            self.protocol_error(petrel_codec::ReasonCode::QuotaExceeded, "queue overflow");
-            return;
+    /// Moves queued messages into the session while it can send them at once, and encodes
+    /// everything it wants to send into the write buffer.
+    pub(super) fn pump(&mut self, at: Instant) {
+        if self.session.lock().overflowed && self.server.is_connected() {
+            self.session.lock().overflowed = false;
+            self.protocol_error(ReasonCode::QuotaExceeded, "queue overflow");
         }
-        while let Some(front) = st.queue.front() {
-            if front.qos != QoS::AtMostOnce && st.inflight.len() >= window {
+        self.drain_transmits();
+        loop {
+            if self.server.queued() == 0 {
+                // Handed over and not sent: dropped by the session (expired, or larger
+                // than the client's Maximum Packet Size, MQTT-3.1.2-25).
+                if let Some(d) = self.pending.take() {
+                    self.unstore(&d);
+                }
+            }
+            if self.pending.is_some() {
                 break;
             }
-            let Some(d) = st.queue.pop_front() else { break };
-            st.queued_bytes -= d.msg.cost();
-            Metrics::gauge(&metrics.queued_messages, -1);
-            if d.msg.expired(now) {
-                Metrics::add(&metrics.messages_expired, 1);
+            let Some(d) = self.next_delivery(at) else {
+                break;
+            };
+            self.pending = Some(d.clone());
+            let _ = self.server.deliver(now(), d.to_outgoing());
+            self.drain_transmits();
+        }
+        self.count_drops();
+    }
+
+    /// The next queued message the session can send now, skipping expired and no longer
+    /// authorised ones.
+    fn next_delivery(&mut self, at: Instant) -> Option<Delivery> {
+        loop {
+            let d = {
+                let mut st = self.session.lock();
+                let qos = st.queue.front()?.qos;
+                if !self.server.ready_for_delivery(qos) {
+                    return None;
+                }
+                let d = st.queue.pop_front()?;
+                st.queued_bytes -= d.msg.cost();
+                d
+            };
+            Metrics::gauge(&self.core.metrics.queued_messages, -1);
+            if d.msg.expired(at) {
+                Metrics::add(&self.core.metrics.messages_expired, 1);
                 self.unstore(&d);
                 continue;
             }
@@ -49,44 +65,69 @@ impl Conn {
                 self.unstore(&d);
                 continue;
             }
-            if d.qos == QoS::AtMostOnce {
-                self.encode_publish(&d, None, false, now);
-                continue;
-            }
-            let Some(pid) = st.next_packet_id() else {
-                break;
-            };
-            if self.encode_publish(&d, Some(pid), false, now) {
-                if let Some(id) = d.stored {
-                    let op = Op::MarkSent {
-                        client_id: self.client_id.clone(),
-                        message_id: id,
-                        packet_id: pid,
-                    };
-                    if d.qos == QoS::ExactlyOnce {
-                        // QoS 2: the id is durable before the PUBLISH is written, so a
-                        // resend after a crash carries it and is not a second message.
-                        self.persist.push(op);
-                    } else {
-                        // QoS 1: without the id a crash only makes the message be sent
-                        // again as a new PUBLISH (at least once); no need to wait.
-                        self.persist_later.push(op);
+            return Some(d);
+        }
+    }
+
+    /// Encodes the session's packets, queueing before each the store operation that must
+    /// be committed before it is written.
+    fn drain_transmits(&mut self) {
+        let version = self.server.version();
+        let persistent = self.server.session_expiry_interval() > 0;
+        while let Some(mut packet) = self.server.poll_transmit() {
+            match &mut packet {
+                Packet::Publish(p) => {
+                    Metrics::add(&self.core.metrics.messages_sent, 1);
+                    if let (Some(pid), false) = (p.packet_id, p.dup) {
+                        // A first transmission is the message just handed over.
+                        Metrics::gauge(&self.core.metrics.queued_messages, 1);
+                        if let Some(id) = self.pending.take().and_then(|d| d.stored) {
+                            self.stored.insert(pid, id);
+                            self.persist.push(Op::MarkSent {
+                                client_id: self.client_id.clone(),
+                                message_id: id,
+                                packet_id: pid,
+                            });
+                        }
+                    } else if p.packet_id.is_none() {
+                        self.pending = None;
                     }
                 }
-                let phase = if d.qos == QoS::AtLeastOnce {
-                    Phase::Puback
-                } else {
-                    Phase::Pubrec
-                };
-                st.inflight.push_back(Inflight {
-                    pid,
-                    delivery: d,
-                    phase,
-                });
-                Metrics::gauge(&metrics.queued_messages, 1);
-            } else {
-                self.unstore(&d);
+                Packet::PubRel(r) if self.stored.contains_key(&r.packet_id) => {
+                    // "PUBREC received, PUBREL sent": committed before the PUBREL.
+                    self.persist.push(Op::MarkReleased {
+                        client_id: self.client_id.clone(),
+                        packet_id: r.packet_id,
+                    });
+                }
+                Packet::PubComp(r) if persistent && !r.reason.is_error() => {
+                    // Forgotten before the PUBCOMP is written: the id may then be reused.
+                    self.persist.push(Op::RemoveIncomingQos2 {
+                        client_id: self.client_id.clone(),
+                        packet_id: r.packet_id,
+                    });
+                }
+                Packet::Disconnect(d) if d.properties.reason_string().is_none() => {
+                    d.properties.set(Property::ReasonString(
+                        reason_text(d.reason).into(),
+                    ));
+                }
+                _ => {}
             }
+            if let Err(e) = packet.encode(version, &mut self.out) {
+                tracing::warn!(client = %self.client_id, error = %e, "cannot encode packet");
+            }
+        }
+    }
+
+    /// An outgoing QoS 1/2 message completed (or was refused by the client).
+    pub(super) fn completed(&mut self, packet_id: petrel_codec::PacketId) {
+        Metrics::gauge(&self.core.metrics.queued_messages, -1);
+        if let Some(_id) = self.stored.remove(&packet_id) {
+            self.persist.push(Op::Complete {
+                client_id: self.client_id.clone(),
+                packet_id,
+            });
         }
     }
 
@@ -100,87 +141,19 @@ impl Conn {
         }
     }
 
-    /// After a resume: resends unacknowledged PUBLISH (DUP=1) and PUBREL with their
-    /// original ids, in order (MQTT-4.4.0-1), within the client's receive maximum
-    /// (MQTT-3.3.4-9). Messages beyond the window go back to the queue.
-    pub(super) fn resend_inflight(&mut self, now: Instant) {
-        let session = self.session.clone();
-        let window = self.window();
-        let mut st = session.lock();
-        let inflight: Vec<Inflight> = st.inflight.drain(..).collect();
-        let mut publishes = 0;
-        let mut requeue = Vec::new();
-        for item in inflight {
-            match item.phase {
-                Phase::Pubcomp => {
-                    self.send(Packet::PubRel(PubResp::new(item.pid)));
-                    st.inflight.push_back(item);
-                }
-                _ if publishes < window => {
-                    publishes += 1;
-                    self.encode_publish(&item.delivery, Some(item.pid), true, now);
-                    st.inflight.push_back(item);
-                }
-                _ => requeue.push(item.delivery),
-            }
+    /// Adds the session's new drops to the metrics.
+    fn count_drops(&mut self) {
+        let c = self.server.counters();
+        let dropped = (c.dropped_too_large - self.counted.dropped_too_large)
+            + (c.dropped_queue_full - self.counted.dropped_queue_full);
+        if dropped > 0 {
+            tracing::debug!(client = %self.client_id, dropped, "messages dropped by the session");
+            Metrics::add(&self.core.metrics.messages_dropped, dropped);
         }
-        for d in requeue.into_iter().rev() {
-            st.queued_bytes += d.msg.cost();
-            st.queue.push_front(d);
+        let expired = c.dropped_expired - self.counted.dropped_expired;
+        if expired > 0 {
+            Metrics::add(&self.core.metrics.messages_expired, expired);
         }
-    }
-
-    /// Encodes one PUBLISH. Returns false when it was dropped because it exceeds the
-    /// client's Maximum Packet Size: it then counts as sent (MQTT-3.1.2-24, MQTT-3.1.2-25).
-    pub(super) fn encode_publish(
-        &mut self,
-        d: &Delivery,
-        pid: Option<PacketId>,
-        dup: bool,
-        now: Instant,
-    ) -> bool {
-        let v5 = self.version.is_v5();
-        let mut properties = if v5 {
-            d.msg.delivery_properties(now, &d.sub_ids)
-        } else {
-            Properties::new()
-        };
-        let mut publish = Publish {
-            dup,
-            qos: d.qos,
-            retain: d.retain,
-            topic: d.msg.topic.clone(),
-            packet_id: pid,
-            properties: Properties::new(),
-            payload: d.msg.payload.clone(),
-        };
-        let mut new_alias = None;
-        if v5 && self.client_alias_max > 0 {
-            if let Some(&alias) = self.out_aliases.get(&d.msg.topic) {
-                properties.0.push(Property::TopicAlias(alias));
-                publish.topic = ByteString::new();
-            } else if self.out_aliases.len() < usize::from(self.client_alias_max) {
-                let alias = self.out_aliases.len() as u16 + 1;
-                properties.0.push(Property::TopicAlias(alias));
-                new_alias = Some(alias);
-            }
-        }
-        publish.properties = properties;
-        let packet = Packet::Publish(publish);
-        match packet.encoded_len(self.version) {
-            Ok(n) if n as u64 <= u64::from(self.client_max_packet) => {
-                if let Some(alias) = new_alias {
-                    self.out_aliases.insert(d.msg.topic.clone(), alias);
-                }
-                self.send(packet);
-                Metrics::add(&self.core.metrics.messages_sent, 1);
-                true
-            }
-            _ => {
-                tracing::debug!(client = %self.client_id, "message larger than client maximum dropped");
-                Metrics::add(&self.core.metrics.messages_dropped, 1);
-                false
-            }
-        }
+        self.counted = c;
     }
 }

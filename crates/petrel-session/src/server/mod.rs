@@ -100,6 +100,10 @@ pub struct ServerConfig {
     /// Most user properties in one packet (and in the will): above it the connection is
     /// closed (QuotaExceeded).
     pub max_user_properties: usize,
+    /// Most events waiting for the broker: decoding stops there (input stays buffered and
+    /// [`ServerSession::wants_input`] turns false) until the broker drained them and feeds
+    /// more input (an empty [`ServerSession::handle_bytes`] resumes the buffered bytes).
+    pub max_pending_events: usize,
 }
 
 impl Default for ServerConfig {
@@ -124,6 +128,7 @@ impl Default for ServerConfig {
             max_filters_per_subscribe: 64,
             max_topic_levels: 64,
             max_user_properties: 64,
+            max_pending_events: 64,
         }
     }
 }
@@ -311,6 +316,12 @@ impl ServerSession {
         matches!(self.phase, Phase::AwaitConnect | Phase::Connected)
             && self.held.is_none()
             && self.transmits.len() < self.config.max_pending_transmits
+            && self.events.len() < self.config.max_pending_events
+    }
+
+    /// Bytes received and not yet decoded (held back while events wait for the broker).
+    pub fn buffered_input(&self) -> usize {
+        self.rx.len()
     }
 
     /// The keep-alive in effect (seconds; after a Server Keep Alive cap).
@@ -383,6 +394,7 @@ impl ServerSession {
             self.phase,
             Phase::AwaitConnect | Phase::Connected | Phase::Authenticating
         ) && self.held.is_none()
+            && self.events.len() < self.config.max_pending_events.max(1)
         {
             let max = self.config.max_packet_size;
             let decoded = if self.phase == Phase::AwaitConnect {
@@ -495,9 +507,20 @@ impl ServerSession {
     /// Closes the connection from the server side (DISCONNECT with `reason` in MQTT 5),
     /// e.g. `SessionTakenOver` or `ServerShuttingDown`.
     pub fn disconnect(&mut self, now: Instant, reason: ReasonCode) {
+        self.disconnect_with(now, reason, Properties::new());
+    }
+
+    /// [`Self::disconnect`] with DISCONNECT properties (a reason string, user properties).
+    pub fn disconnect_with(&mut self, now: Instant, reason: ReasonCode, properties: Properties) {
         self.now = now;
         let will = self.phase == Phase::Connected;
+        let was_open = self.phase != Phase::Closed;
         self.close(CloseReason::Local(reason), true, will);
+        if was_open && !properties.0.is_empty() {
+            if let Some(Packet::Disconnect(d)) = self.transmits.back_mut() {
+                d.properties = properties;
+            }
+        }
     }
 
     /// The transport is gone (read error, EOF). The will is due if the client was connected.

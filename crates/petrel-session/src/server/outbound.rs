@@ -61,6 +61,15 @@ impl ServerSession {
         }
     }
 
+    /// True when a message handed to [`Self::deliver`] now would go out at once: connected,
+    /// nothing queued ahead of it and, for QoS 1/2, room in the in-flight window. A broker
+    /// that keeps its own queue moves messages into the session only while this holds.
+    pub fn ready_for_delivery(&self, qos: QoS) -> bool {
+        self.phase == Phase::Connected
+            && self.queue.len() == 0
+            && (qos == QoS::AtMostOnce || self.out.len() < self.window())
+    }
+
     fn window(&self) -> usize {
         usize::from(self.client_receive_max.min(self.config.max_inflight).max(1))
     }
