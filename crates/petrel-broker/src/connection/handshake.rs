@@ -52,6 +52,8 @@ pub(super) fn server_config(config: &Config) -> ServerConfig {
         max_filters_per_subscribe: l.max_filters_per_subscribe,
         max_topic_levels: l.max_topic_levels,
         max_user_properties: l.max_user_properties,
+        // One event at a time: packets are answered in the order they arrived.
+        max_pending_events: 1,
         ..ServerConfig::default()
     }
 }

@@ -240,10 +240,14 @@ impl Conn {
     /// Answers every event of the session, resuming input it held back meanwhile.
     async fn process(&mut self) {
         loop {
+            let mut answered = false;
             while let Some(event) = self.server.poll_event() {
+                answered = true;
                 self.on_event(event).await;
             }
-            if self.server.buffered_input() == 0 || !self.server.wants_input() {
+            // Input held back while events waited is decoded now; a partial packet waits
+            // for more bytes.
+            if !answered || self.server.buffered_input() == 0 || !self.server.wants_input() {
                 break;
             }
             feed(&mut self.server, &[], &self.core.metrics);

@@ -310,10 +310,15 @@ impl ServerSession {
         self.phase == Phase::Connected
     }
 
-    /// False while the session holds unprocessed input (waiting for `accept`) or is closed:
-    /// the driver should stop reading until it turns true.
+    /// False while the session holds unprocessed input (a packet other than AUTH waiting
+    /// for `accept`), has too much waiting for the broker, or is closed: the driver should
+    /// stop reading until it turns true. While authenticating it stays true so that AUTH
+    /// packets can arrive.
     pub fn wants_input(&self) -> bool {
-        matches!(self.phase, Phase::AwaitConnect | Phase::Connected)
+        matches!(
+            self.phase,
+            Phase::AwaitConnect | Phase::Authenticating | Phase::Connected
+        )
             && self.held.is_none()
             && self.transmits.len() < self.config.max_pending_transmits
             && self.events.len() < self.config.max_pending_events
