@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytestring::ByteString;
-use petrel_codec::{PacketId, QoS, ReasonCode, SubscriptionOptions};
 use petrel_codec::Property;
+use petrel_codec::{PacketId, QoS, ReasonCode, SubscriptionOptions};
 use petrel_session::{OutgoingMessage, ServerSessionState};
 use tokio::sync::{oneshot, Notify};
 

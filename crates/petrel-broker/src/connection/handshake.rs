@@ -258,7 +258,11 @@ async fn establish(
         core.detach(&session, conn_id).await;
         return None;
     }
-    let stored: HashMap<_, _> = if present { saved.stored } else { HashMap::new() };
+    let stored: HashMap<_, _> = if present {
+        saved.stored
+    } else {
+        HashMap::new()
+    };
     session.lock().expiry_interval = server.session_expiry_interval();
     core.persist_attach(&session, present).await;
     tracing::debug!(client = %client_id, version = ?connect.protocol, present, "client connected");

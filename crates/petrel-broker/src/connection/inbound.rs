@@ -3,7 +3,9 @@
 //! index and the store, completed deliveries, the end of the connection.
 
 use petrel_codec::{PacketId, Properties, QoS, ReasonCode, RetainHandling};
-use petrel_session::{CloseReason, Message as SessionMessage, PendingAck, ServerEvent, SubscribeRequest};
+use petrel_session::{
+    CloseReason, Message as SessionMessage, PendingAck, ServerEvent, SubscribeRequest,
+};
 use petrel_store::{Batch, Op, StoredSubscription};
 use tokio::time::Instant;
 
@@ -166,9 +168,7 @@ impl Conn {
         if !batch.is_empty() {
             if let Err(e) = self.core.store.commit(batch).await {
                 tracing::warn!(error = %e, "store commit failed");
-                for r in &mut reasons {
-                    *r = ReasonCode::UnspecifiedError;
-                }
+                reasons.fill(ReasonCode::UnspecifiedError);
                 retained.clear();
             }
         }

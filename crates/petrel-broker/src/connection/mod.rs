@@ -162,7 +162,6 @@ pub(crate) async fn serve(core: Arc<Core>, stream: Stream, peer: Peer) {
 
 impl Conn {
     /// Sends an AUTH packet (enhanced re-authentication); other packets are the session's.
-    #[allow(dead_code)]
     fn send(&mut self, packet: Packet) {
         if let Packet::Auth(auth) = packet {
             if let Err(e) = self.server.send_auth(auth) {
@@ -316,7 +315,10 @@ impl Conn {
         let mut st = self.session.lock();
         if st.ended {
             // The session was discarded meanwhile: its in-flight messages are gone.
-            Metrics::gauge(&self.core.metrics.queued_messages, -(state.outgoing.len() as i64));
+            Metrics::gauge(
+                &self.core.metrics.queued_messages,
+                -(state.outgoing.len() as i64),
+            );
             drop(st);
             self.slot = None;
             return;

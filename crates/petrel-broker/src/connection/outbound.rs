@@ -108,9 +108,8 @@ impl Conn {
                     });
                 }
                 Packet::Disconnect(d) if d.properties.reason_string().is_none() => {
-                    d.properties.set(Property::ReasonString(
-                        reason_text(d.reason).into(),
-                    ));
+                    d.properties
+                        .set(Property::ReasonString(reason_text(d.reason).into()));
                 }
                 _ => {}
             }

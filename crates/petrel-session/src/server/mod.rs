@@ -318,8 +318,7 @@ impl ServerSession {
         matches!(
             self.phase,
             Phase::AwaitConnect | Phase::Authenticating | Phase::Connected
-        )
-            && self.held.is_none()
+        ) && self.held.is_none()
             && self.transmits.len() < self.config.max_pending_transmits
             && self.events.len() < self.config.max_pending_events
     }
