@@ -91,7 +91,7 @@ pub(crate) fn restore_queue(session: &Session, record: &StoredSession, metrics: 
                     DeliveryState::Released => OutState::Released,
                     _ => OutState::Published,
                 };
-                saved.stored.insert(packet_id, p.message_id);
+                saved.stored.insert(packet_id, (p.message_id, delivery.qos));
                 saved.state.outgoing.push(InFlight {
                     packet_id,
                     message: delivery.to_message(),

@@ -75,8 +75,8 @@ impl Delivery {
 pub(crate) struct Saved {
     /// The sans-IO session state.
     pub state: ServerSessionState,
-    /// Store message id of each durable in-flight message, by packet id.
-    pub stored: HashMap<PacketId, u64>,
+    /// Store message id and QoS of each durable in-flight message, by packet id.
+    pub stored: HashMap<PacketId, (u64, QoS)>,
 }
 
 /// The connection currently attached to a session.

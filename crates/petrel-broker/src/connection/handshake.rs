@@ -264,7 +264,19 @@ async fn establish(
         HashMap::new()
     };
     session.lock().expiry_interval = server.session_expiry_interval();
-    core.persist_attach(&session, present).await;
+    let will = connect.will.as_ref().map(|w| {
+        let msg = crate::message::Message::new(
+            w.topic.clone(),
+            w.payload.clone(),
+            w.qos,
+            w.retain,
+            &w.properties,
+            Instant::now(),
+            Some(client_id.clone()),
+        );
+        (msg, w.properties.will_delay_interval().unwrap_or(0))
+    });
+    core.persist_attach(&session, present, will.as_ref()).await;
     tracing::debug!(client = %client_id, version = ?connect.protocol, present, "client connected");
     let conn = Conn {
         core: core.clone(),
@@ -281,6 +293,8 @@ async fn establish(
         counted: Default::default(),
         closed: None,
         persist: petrel_store::Batch::new(),
+        publishes: Default::default(),
+        has_will: connect.will.is_some(),
     };
     Some((conn, kick_rx))
 }

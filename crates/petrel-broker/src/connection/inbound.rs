@@ -9,7 +9,7 @@ use petrel_session::{
 use petrel_store::{Batch, Op, StoredSubscription};
 use tokio::time::Instant;
 
-use super::Conn;
+use super::{Conn, PendingPublish};
 use crate::message::Message;
 use crate::metrics::Metrics;
 use crate::security::config::Mqtt3PublishDenied::Disconnect;
@@ -52,6 +52,7 @@ impl Conn {
         Metrics::add(&self.core.metrics.messages_received, 1);
         let v5 = self.server.version().is_v5();
         let mut reason = ReasonCode::Success;
+        let mut routed = None;
         if m.topic.starts_with("$SYS") {
             // Clients cannot publish to $SYS.
             reason = ReasonCode::NotAuthorized;
@@ -87,14 +88,53 @@ impl Conn {
                 Instant::now(),
                 Some(self.client_id.clone()),
             );
-            if !self.core.publish_with(msg, extra).await {
+            routed = Some(self.core.route(msg, extra));
+        }
+        self.queue_publish(PendingPublish {
+            routed,
+            ack,
+            reason,
+        })
+        .await;
+    }
+
+    /// Acknowledges a PUBLISH now when nothing is pending, or after the PUBLISHes still
+    /// waiting for their store commits (acknowledgements keep the order of the
+    /// PUBLISHes, MQTT-4.6.0-2).
+    async fn queue_publish(&mut self, pending: PendingPublish) {
+        let ready = pending.routed.as_ref().is_none_or(|r| r.is_ready());
+        if self.publishes.is_empty() && ready {
+            self.finish_publish(pending).await;
+        } else {
+            self.publishes.push_back(pending);
+        }
+    }
+
+    /// Waits for the store commits of pending PUBLISHes, delivers them and sends their
+    /// acknowledgements, in order.
+    pub(super) async fn settle_publishes(&mut self) {
+        while let Some(pending) = self.publishes.pop_front() {
+            self.finish_publish(pending).await;
+        }
+    }
+
+    /// Delivers a routed PUBLISH once stored and sends its PUBACK/PUBREC: only after
+    /// the store commit, never for what was not stored.
+    async fn finish_publish(&mut self, pending: PendingPublish) {
+        let PendingPublish {
+            routed,
+            ack,
+            mut reason,
+        } = pending;
+        if let Some(routed) = routed {
+            if !self.core.deliver(routed).await {
                 reason = ReasonCode::QuotaExceeded;
             }
         }
         let Some(ack) = ack else {
             return;
         };
-        if !v5 && reason == ReasonCode::QuotaExceeded {
+        if !self.server.version().is_v5() && reason == ReasonCode::QuotaExceeded {
             // MQTT 3 has no way to refuse: never acknowledge what was not stored.
             self.protocol_error(ReasonCode::UnspecifiedError, "store failure");
             return;

@@ -11,13 +11,13 @@ mod handshake;
 mod inbound;
 mod outbound;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use bytestring::ByteString;
-use petrel_codec::{Packet, PacketId, Properties, Property, ReasonCode};
-use petrel_session::{CloseReason, ServerCounters, ServerSession, SessionError};
+use petrel_codec::{Packet, PacketId, Properties, Property, QoS, ReasonCode};
+use petrel_session::{CloseReason, PendingAck, ServerCounters, ServerSession, SessionError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{oneshot, OwnedMutexGuard};
 use tokio::time::Instant;
@@ -121,8 +121,10 @@ pub(crate) struct Conn {
     /// Held from CONNACK until the protocol state is put back (see `Session::slot`).
     slot: Option<OwnedMutexGuard<Option<Saved>>>,
     out: BytesMut,
-    /// Store message id of each durable in-flight message, by packet id.
-    stored: HashMap<PacketId, u64>,
+    /// Store message id and QoS of each durable in-flight message, by packet id.
+    stored: HashMap<PacketId, (u64, QoS)>,
+    /// The CONNECT carried a will (stored for a persistent session).
+    has_will: bool,
     /// The delivery last handed to the session and not yet sent (window full).
     pending: Option<Delivery>,
     /// The session's drop counters already added to the metrics.
@@ -132,6 +134,19 @@ pub(crate) struct Conn {
     /// Store operations of this connection's session, committed before the next write
     /// (see `crate::persist`).
     persist: petrel_store::Batch,
+    /// PUBLISHes routed and waiting for their store commit, in arrival order.
+    publishes: VecDeque<PendingPublish>,
+}
+
+/// A received PUBLISH waiting for its store commit before it is delivered and
+/// acknowledged.
+struct PendingPublish {
+    /// The routed message (`None`: nothing to deliver, only the acknowledgement).
+    routed: Option<crate::core::Routed>,
+    /// The acknowledgement owed (QoS 1 and 2).
+    ack: Option<PendingAck>,
+    /// The reason decided before storing.
+    reason: ReasonCode,
 }
 
 /// Serves one connection (any transport) until it closes.
@@ -251,6 +266,7 @@ impl Conn {
             }
             feed(&mut self.server, &[], &self.core.metrics);
         }
+        self.settle_publishes().await;
     }
 
     /// Commits the session's pending store operations before what they describe is
@@ -278,6 +294,7 @@ impl Conn {
                 self.on_event(event).await;
             }
         }
+        self.settle_publishes().await;
         let (reason, publish_will) = self
             .closed
             .clone()
@@ -290,6 +307,12 @@ impl Conn {
         self.core.detach(&self.session, self.conn_id).await;
         self.flush(wr).await;
         let _ = wr.shutdown().await;
+        let normal = matches!(reason, CloseReason::PeerDisconnect { .. }) && !publish_will;
+        if normal && self.has_will {
+            // Normal DISCONNECT: the stored will is discarded (MQTT-3.14.4-3).
+            self.core
+                .forget(petrel_store::Op::ClearWill(self.client_id.clone()).into());
+        }
         if let (true, Some((w, delay))) = (publish_will, will) {
             let msg = crate::message::Message::new(
                 w.topic,

@@ -2,7 +2,7 @@
 //! its in-flight window has room, and writing what it produces with the store operations
 //! each packet needs committed first.
 
-use petrel_codec::{Packet, Property, ReasonCode};
+use petrel_codec::{Packet, Property, QoS, ReasonCode};
 use petrel_store::Op;
 use tokio::time::Instant;
 
@@ -72,6 +72,7 @@ impl Conn {
     /// Encodes the session's packets, queueing before each the store operation that must
     /// be committed before it is written.
     fn drain_transmits(&mut self) {
+        let mut sent_qos1 = petrel_store::Batch::new();
         let version = self.server.version();
         let persistent = self.server.session_expiry_interval() > 0;
         while let Some(mut packet) = self.server.poll_transmit() {
@@ -82,12 +83,21 @@ impl Conn {
                         // A first transmission is the message just handed over.
                         Metrics::gauge(&self.core.metrics.queued_messages, 1);
                         if let Some(id) = self.pending.take().and_then(|d| d.stored) {
-                            self.stored.insert(pid, id);
-                            self.persist.push(Op::MarkSent {
+                            self.stored.insert(pid, (id, p.qos));
+                            let op = Op::MarkSent {
                                 client_id: self.client_id.clone(),
                                 message_id: id,
                                 packet_id: pid,
-                            });
+                            };
+                            if p.qos == QoS::ExactlyOnce {
+                                // QoS 2: the id is durable before the PUBLISH is written,
+                                // so a resend after a crash is not a second message.
+                                self.persist.push(op);
+                            } else {
+                                // QoS 1: without the id a crash only makes the message be
+                                // sent again as a new PUBLISH (at least once).
+                                sent_qos1.push(op);
+                            }
                         }
                     } else if p.packet_id.is_none() {
                         self.pending = None;
@@ -117,16 +127,23 @@ impl Conn {
                 tracing::warn!(client = %self.client_id, error = %e, "cannot encode packet");
             }
         }
+        self.core.forget(sent_qos1);
     }
 
     /// An outgoing QoS 1/2 message completed (or was refused by the client).
     pub(super) fn completed(&mut self, packet_id: petrel_codec::PacketId) {
         Metrics::gauge(&self.core.metrics.queued_messages, -1);
-        if let Some(_id) = self.stored.remove(&packet_id) {
-            self.persist.push(Op::Complete {
+        if let Some((_, qos)) = self.stored.remove(&packet_id) {
+            let op = Op::Complete {
                 client_id: self.client_id.clone(),
                 packet_id,
-            });
+            };
+            if qos == QoS::ExactlyOnce {
+                self.persist.push(op);
+            } else {
+                // QoS 1: losing this only sends the message once more.
+                self.core.forget(op.into());
+            }
         }
     }
 
