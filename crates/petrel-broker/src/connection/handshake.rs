@@ -229,13 +229,17 @@ async fn establish(
     let (kick_tx, kick_rx) = oneshot::channel();
     let (session, present) = core.attach(&client_id, connect.clean_start, 0, conn_id, kick_tx);
     // Wait for a connection this one takes over to hand the protocol state back.
+    // If it does not within the connect timeout (a peer that stopped reading keeps its
+    // task in a write), go on without its in-flight messages: they come back to the
+    // session when that task ends, for a later connection.
     let wait = core.config.connect_timeout();
-    let Ok(mut slot) = tokio::time::timeout(wait, session.slot.clone().lock_owned()).await else {
-        tracing::warn!(client = %client_id, "previous connection did not hand the session over");
-        core.detach(&session, conn_id).await;
-        return None;
-    };
-    let saved = slot.take().unwrap_or_default();
+    let mut slot = tokio::time::timeout(wait, session.slot.clone().lock_owned())
+        .await
+        .ok();
+    if slot.is_none() {
+        tracing::warn!(client = %client_id, "previous connection still holds the session state");
+    }
+    let saved = slot.as_mut().and_then(|s| s.take()).unwrap_or_default();
     if present {
         let mut state = saved.state;
         state.client_id = client_id.clone();
@@ -286,7 +290,7 @@ async fn establish(
         reauth: login.reauth,
         session,
         server,
-        slot: Some(slot),
+        slot,
         out: BytesMut::new(),
         stored,
         pending: None,

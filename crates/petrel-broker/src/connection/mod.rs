@@ -251,7 +251,9 @@ impl Conn {
         self.finish(wr).await;
     }
 
-    /// Answers every event of the session, resuming input it held back meanwhile.
+    /// Answers every event of the session, resuming input it held back meanwhile, then
+    /// settles the PUBLISHes waiting for their store commits (their acknowledgements may
+    /// close the connection, which is one more event).
     async fn process(&mut self) {
         loop {
             let mut answered = false;
@@ -261,12 +263,15 @@ impl Conn {
             }
             // Input held back while events waited is decoded now; a partial packet waits
             // for more bytes.
-            if !answered || self.server.buffered_input() == 0 || !self.server.wants_input() {
+            if answered && self.server.buffered_input() > 0 && self.server.wants_input() {
+                feed(&mut self.server, &[], &self.core.metrics);
+                continue;
+            }
+            if self.publishes.is_empty() {
                 break;
             }
-            feed(&mut self.server, &[], &self.core.metrics);
+            self.settle_publishes().await;
         }
-        self.settle_publishes().await;
     }
 
     /// Commits the session's pending store operations before what they describe is
