@@ -297,6 +297,7 @@ async fn establish(
         counted: Default::default(),
         closed: None,
         persist: petrel_store::Batch::new(),
+        persist_later: petrel_store::Batch::new(),
         publishes: Default::default(),
         has_will: connect.will.is_some(),
     };

@@ -134,6 +134,9 @@ pub(crate) struct Conn {
     /// Store operations of this connection's session, committed before the next write
     /// (see `crate::persist`).
     persist: petrel_store::Batch,
+    /// Store operations that need not be durable before the next write (QoS 1 packet
+    /// ids and completions), sent with the next write without waiting.
+    persist_later: petrel_store::Batch,
     /// PUBLISHes routed and waiting for their store commit, in arrival order.
     publishes: VecDeque<PendingPublish>,
 }
@@ -278,6 +281,7 @@ impl Conn {
     /// written. On failure nothing pending is sent: the connection closes and the
     /// session keeps its state for a resume.
     async fn commit_persist(&mut self) {
+        self.core.forget(std::mem::take(&mut self.persist_later));
         if self.persist.is_empty() {
             return;
         }

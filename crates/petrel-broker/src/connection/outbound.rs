@@ -72,7 +72,6 @@ impl Conn {
     /// Encodes the session's packets, queueing before each the store operation that must
     /// be committed before it is written.
     fn drain_transmits(&mut self) {
-        let mut sent_qos1 = petrel_store::Batch::new();
         let version = self.server.version();
         let persistent = self.server.session_expiry_interval() > 0;
         while let Some(mut packet) = self.server.poll_transmit() {
@@ -96,7 +95,7 @@ impl Conn {
                             } else {
                                 // QoS 1: without the id a crash only makes the message be
                                 // sent again as a new PUBLISH (at least once).
-                                sent_qos1.push(op);
+                                self.persist_later.push(op);
                             }
                         }
                     } else if p.packet_id.is_none() {
@@ -127,7 +126,6 @@ impl Conn {
                 tracing::warn!(client = %self.client_id, error = %e, "cannot encode packet");
             }
         }
-        self.core.forget(sent_qos1);
     }
 
     /// An outgoing QoS 1/2 message completed (or was refused by the client).
@@ -142,7 +140,7 @@ impl Conn {
                 self.persist.push(op);
             } else {
                 // QoS 1: losing this only sends the message once more.
-                self.core.forget(op.into());
+                self.persist_later.push(op);
             }
         }
     }
