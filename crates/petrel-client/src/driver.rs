@@ -19,6 +19,7 @@ use crate::error::{DisconnectReason, Error};
 use crate::events::Event;
 use crate::options::ConnectOptions;
 use crate::router::{QueueRx, QueueTx, Router};
+use crate::scram::ScramExchange;
 use crate::subscription::{AckHandle, ReceivedMessage};
 use crate::transport::{self, BoxStream};
 
@@ -131,6 +132,10 @@ pub(crate) struct Driver {
     closed: Option<DisconnectReason>,
     connected_now: bool,
     auto_ack: bool,
+    /// The SCRAM exchange of the current connection attempt.
+    scram: Option<ScramExchange>,
+    /// A CONNACK was accepted once (later CONNECTs resume the session).
+    ever_connected: bool,
 }
 
 /// What the handle keeps of a spawned driver.
@@ -181,6 +186,8 @@ impl Driver {
             cmds_closed: false,
             closed: None,
             connected_now: false,
+            scram: None,
+            ever_connected: false,
         };
         tokio::spawn(d.run());
         Spawned {
@@ -270,6 +277,7 @@ impl Driver {
         self.session.connection_lost(now);
         self.drain_session_events(now);
         self.closed = None;
+        self.start_scram();
         if self.session.connect(now).is_err() {
             return DisconnectReason::Transport("session refused to connect".into());
         }
@@ -533,6 +541,33 @@ impl Driver {
         }
     }
 
+    /// With SCRAM, rebuilds the (disconnected) session around a CONNECT carrying a fresh
+    /// client-first message; the session state is kept.
+    fn start_scram(&mut self) {
+        let Some(login) = self.opts.scram.as_ref() else {
+            return;
+        };
+        let mut config = self.session.config().clone();
+        let exchange = ScramExchange::start(login, &mut config);
+        if self.ever_connected {
+            config.clean_start = false;
+        }
+        let state = self.session.state();
+        self.session = ClientSession::from_state(config, state);
+        self.scram = Some(exchange);
+    }
+
+    /// Ends the connection attempt because enhanced authentication failed.
+    fn auth_failed(&mut self, now: Instant, why: String) {
+        tracing::warn!(error = %why, "enhanced authentication failed");
+        self.scram = None;
+        if self.closed.is_none() {
+            self.closed = Some(DisconnectReason::Authentication(why));
+        }
+        self.session
+            .disconnect(now, ReasonCode::NotAuthorized, Properties::default());
+    }
+
     fn drain_session_events(&mut self, now: Instant) {
         while let Some(ev) = self.session.poll_event() {
             self.on_session_event(now, ev);
@@ -542,7 +577,14 @@ impl Driver {
     fn on_session_event(&mut self, now: Instant, ev: ClientEvent) {
         match ev {
             ClientEvent::Connected(info) => {
+                if let Some(mut x) = self.scram.take() {
+                    if let Err(why) = x.verify(info.authentication_data.as_ref()) {
+                        self.auth_failed(now, why);
+                        return;
+                    }
+                }
                 self.connected_now = true;
+                self.ever_connected = true;
                 if !info.session_present || self.resub_needed {
                     self.resubscribe(now);
                 }
@@ -610,11 +652,15 @@ impl Driver {
                     self.closed = Some(DisconnectReason::Session(reason));
                 }
             }
-            ClientEvent::Auth(_) => {
-                tracing::debug!(
-                    "AUTH from the server ignored (enhanced authentication is not supported)"
-                );
-            }
+            ClientEvent::Auth(a) => match self.scram.as_mut().map(|x| x.on_auth(&a)) {
+                Some(Ok(reply)) => {
+                    if let Err(e) = self.session.auth(reply) {
+                        self.auth_failed(now, format!("could not answer AUTH: {e}"));
+                    }
+                }
+                Some(Err(why)) => self.auth_failed(now, why),
+                None => tracing::debug!("AUTH from the server ignored (no SCRAM exchange)"),
+            },
             other => tracing::debug!(?other, "session event ignored"),
         }
     }
@@ -709,6 +755,7 @@ fn first_error(reason: &DisconnectReason) -> Error {
             Error::Refused(*code)
         }
         DisconnectReason::Requested => Error::Closed,
+        DisconnectReason::Authentication(why) => Error::Authentication(why.clone()),
         other => Error::Handshake(other.to_string()),
     }
 }

@@ -47,6 +47,10 @@ pub enum Error {
     /// The request/response helper got no response in time.
     #[error("timed out")]
     Timeout,
+    /// Enhanced (SCRAM) authentication failed on the client side: the server's messages
+    /// were malformed, or it could not prove it knows the credential.
+    #[error("authentication failed: {0}")]
+    Authentication(String),
     /// The options are invalid (bad URL, unreadable certificate, ...).
     #[error("invalid options: {0}")]
     Options(String),
@@ -63,6 +67,8 @@ pub enum DisconnectReason {
     Transport(String),
     /// The application asked to disconnect.
     Requested,
+    /// Enhanced (SCRAM) authentication failed on the client side.
+    Authentication(String),
 }
 
 impl DisconnectReason {
@@ -72,6 +78,7 @@ impl DisconnectReason {
             Self::Session(r) => r.reason_code(),
             Self::Transport(_) => ReasonCode::UnspecifiedError,
             Self::Requested => ReasonCode::Success,
+            Self::Authentication(_) => ReasonCode::NotAuthorized,
         }
     }
 }
@@ -82,6 +89,7 @@ impl std::fmt::Display for DisconnectReason {
             Self::Session(r) => write!(f, "{r:?}"),
             Self::Transport(e) => write!(f, "transport: {e}"),
             Self::Requested => f.write_str("disconnect requested"),
+            Self::Authentication(e) => write!(f, "authentication: {e}"),
         }
     }
 }

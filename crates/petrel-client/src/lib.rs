@@ -11,6 +11,7 @@ mod events;
 mod options;
 mod request;
 mod router;
+mod scram;
 mod subscription;
 mod transport;
 mod ws;
@@ -19,6 +20,7 @@ pub use client::{Client, Delivery};
 pub use error::{DisconnectReason, Error};
 pub use events::{Event, EventStream};
 pub use options::{ConnectOptions, ReconnectOptions, TlsOptions, Transport};
+pub use petrel_auth::ScramMechanism;
 pub use petrel_codec::{
     ByteString, Bytes, Properties, Property, ProtocolVersion, QoS, ReasonCode, RetainHandling,
     SubscriptionOptions, Will,
@@ -27,5 +29,6 @@ pub use petrel_session::{
     AliasPolicy, ClientConfig, CloseReason, ConnectionInfo, Message, SendError,
 };
 pub use request::response_to;
+pub use scram::ScramLogin;
 pub use subscription::{MessageStream, ReceivedMessage, Subscription};
 pub use transport::ByteStream;

@@ -8,6 +8,8 @@ use petrel_codec::{ByteString, Properties, ProtocolVersion, Will};
 use petrel_session::{AliasPolicy, ClientConfig};
 
 use crate::error::Error;
+use crate::scram::ScramLogin;
+use petrel_auth::ScramMechanism;
 
 /// The byte stream MQTT runs over.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +146,8 @@ pub struct ConnectOptions {
     /// its `max_inflight_messages`, 20 by default. MQTT 5 uses the server's Receive
     /// Maximum and `session.max_inflight`.
     pub mqtt3_max_inflight: u16,
+    /// SCRAM enhanced authentication (MQTT 5 only), run again on every connection.
+    pub scram: Option<ScramLogin>,
 }
 
 impl ConnectOptions {
@@ -162,6 +166,7 @@ impl ConnectOptions {
             max_buffered_messages: 10_000,
             transport_timeout: Duration::from_secs(10),
             mqtt3_max_inflight: 20,
+            scram: None,
         }
     }
 
@@ -296,6 +301,19 @@ impl ConnectOptions {
     /// Sets how many publishes may be outstanding before `publish` waits.
     pub fn max_outstanding(mut self, n: usize) -> Self {
         self.max_outstanding = n.max(1);
+        self
+    }
+
+    /// Authenticates with SCRAM (`SCRAM-SHA-256` or `SCRAM-SHA-512`, MQTT 5 enhanced
+    /// authentication): the server's signature is checked too, and a connection whose
+    /// server cannot prove it knows the credential fails with [`Error::Authentication`].
+    pub fn scram(
+        mut self,
+        mechanism: ScramMechanism,
+        username: impl Into<String>,
+        password: impl Into<Bytes>,
+    ) -> Self {
+        self.scram = Some(ScramLogin::new(mechanism, username, password));
         self
     }
 }
