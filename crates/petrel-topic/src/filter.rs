@@ -128,40 +128,7 @@ pub fn filter_matches(filter: &str, name: &str) -> bool {
     }
 }
 
-impl TryFrom<ByteString> for TopicFilter {
-    type Error = TopicError;
-    fn try_from(s: ByteString) -> Result<Self, TopicError> {
-        Self::new(s)
-    }
-}
-
-impl TryFrom<Bytes> for TopicFilter {
-    type Error = TopicError;
-    fn try_from(b: Bytes) -> Result<Self, TopicError> {
-        Self::from_bytes(b)
-    }
-}
-
-impl TryFrom<&str> for TopicFilter {
-    type Error = TopicError;
-    fn try_from(s: &str) -> Result<Self, TopicError> {
-        Self::new(s)
-    }
-}
-
-impl TryFrom<String> for TopicFilter {
-    type Error = TopicError;
-    fn try_from(s: String) -> Result<Self, TopicError> {
-        Self::new(s)
-    }
-}
-
-impl core::str::FromStr for TopicFilter {
-    type Err = TopicError;
-    fn from_str(s: &str) -> Result<Self, TopicError> {
-        Self::new(s)
-    }
-}
+validated_conversions!(TopicFilter);
 
 impl From<TopicName> for TopicFilter {
     /// Every topic name is also a filter (one that matches only itself).

@@ -109,40 +109,7 @@ pub(crate) fn check_max_levels(s: &str, max: usize) -> Result<(), TopicError> {
     Ok(())
 }
 
-impl TryFrom<ByteString> for TopicName {
-    type Error = TopicError;
-    fn try_from(s: ByteString) -> Result<Self, TopicError> {
-        Self::new(s)
-    }
-}
-
-impl TryFrom<Bytes> for TopicName {
-    type Error = TopicError;
-    fn try_from(b: Bytes) -> Result<Self, TopicError> {
-        Self::from_bytes(b)
-    }
-}
-
-impl TryFrom<&str> for TopicName {
-    type Error = TopicError;
-    fn try_from(s: &str) -> Result<Self, TopicError> {
-        Self::new(s)
-    }
-}
-
-impl TryFrom<String> for TopicName {
-    type Error = TopicError;
-    fn try_from(s: String) -> Result<Self, TopicError> {
-        Self::new(s)
-    }
-}
-
-impl core::str::FromStr for TopicName {
-    type Err = TopicError;
-    fn from_str(s: &str) -> Result<Self, TopicError> {
-        Self::new(s)
-    }
-}
+validated_conversions!(TopicName);
 
 impl From<TopicName> for ByteString {
     fn from(t: TopicName) -> ByteString {
