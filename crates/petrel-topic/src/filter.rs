@@ -5,7 +5,7 @@ use core::fmt;
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use crate::name::{bytes_to_string, check_common, check_max_levels, level_count, Levels};
+use crate::name::{bytes_to_string, check_common};
 use crate::{TopicError, TopicName};
 
 /// A validated MQTT topic filter: non-empty, at most 65,535 bytes, no U+0000, `+` only as a
@@ -49,36 +49,6 @@ impl TopicFilter {
             }
         }
         Ok(())
-    }
-
-    /// The filter as a string slice.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The underlying shared string.
-    pub fn as_byte_string(&self) -> &ByteString {
-        &self.0
-    }
-
-    /// Gives back the underlying shared string.
-    pub fn into_inner(self) -> ByteString {
-        self.0
-    }
-
-    /// The `/`-separated levels, empty levels included.
-    pub fn levels(&self) -> Levels<'_> {
-        self.0.split('/')
-    }
-
-    /// Number of levels (one more than the number of `/`).
-    pub fn level_count(&self) -> usize {
-        level_count(&self.0)
-    }
-
-    /// Fails with [`TopicError::TooManyLevels`] when the filter has more than `max` levels.
-    pub fn check_max_levels(&self, max: usize) -> Result<(), TopicError> {
-        check_max_levels(&self.0, max)
     }
 
     /// True when the filter contains a `+` or `#` level.

@@ -1,11 +1,45 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
-/// The conversions every validated topic newtype offers: `TryFrom` for `ByteString`,
+/// The accessors and conversions every validated topic newtype offers (a string slice,
+/// the shared string, levels, level checks), and `TryFrom` for `ByteString`,
 /// `Bytes`, `&str` and `String`, and `FromStr`, all through the type's own `new` and
 /// `from_bytes` (so no conversion can skip validation).
 macro_rules! validated_conversions {
     ($t:ty) => {
+        impl $t {
+            /// The topic as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The underlying shared string.
+            pub fn as_byte_string(&self) -> &ByteString {
+                &self.0
+            }
+
+            /// Gives back the underlying shared string.
+            pub fn into_inner(self) -> ByteString {
+                self.0
+            }
+
+            /// The `/`-separated levels, empty levels included (`/a/` has three).
+            pub fn levels(&self) -> crate::name::Levels<'_> {
+                self.0.split('/')
+            }
+
+            /// Number of levels (one more than the number of `/`).
+            pub fn level_count(&self) -> usize {
+                crate::name::level_count(&self.0)
+            }
+
+            /// Fails with [`TopicError::TooManyLevels`] when there are more than `max`
+            /// levels.
+            pub fn check_max_levels(&self, max: usize) -> Result<(), TopicError> {
+                crate::name::check_max_levels(&self.0, max)
+            }
+        }
+
         impl TryFrom<ByteString> for $t {
             type Error = TopicError;
             fn try_from(s: ByteString) -> Result<Self, TopicError> {

@@ -60,36 +60,6 @@ impl TopicName {
         Ok(())
     }
 
-    /// The name as a string slice.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The underlying shared string.
-    pub fn as_byte_string(&self) -> &ByteString {
-        &self.0
-    }
-
-    /// Gives back the underlying shared string.
-    pub fn into_inner(self) -> ByteString {
-        self.0
-    }
-
-    /// The `/`-separated levels, empty levels included (`/a/` has three).
-    pub fn levels(&self) -> Levels<'_> {
-        self.0.split('/')
-    }
-
-    /// Number of levels (one more than the number of `/`).
-    pub fn level_count(&self) -> usize {
-        level_count(&self.0)
-    }
-
-    /// Fails with [`TopicError::TooManyLevels`] when the name has more than `max` levels.
-    pub fn check_max_levels(&self, max: usize) -> Result<(), TopicError> {
-        check_max_levels(&self.0, max)
-    }
-
     /// True for names starting with `$` (such as `$SYS/...`), which filters starting with a
     /// wildcard never match (MQTT-4.7.2-1).
     pub fn is_sys(&self) -> bool {
