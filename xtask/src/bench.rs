@@ -212,7 +212,10 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let text = serde_json::to_string_pretty(&doc)?;
     std::fs::write(out_dir.join("latest.json"), &text)?;
     std::fs::write(out_dir.join(format!("results-{stamp}.json")), &text)?;
-    std::fs::write(out_dir.join("latest.svg"), svg_chart(&doc, &brokers))?;
+    let scenarios: Vec<(&str, &str)> = PUBSUB.iter().map(|sc| (sc.key, sc.title)).collect();
+    let names: Vec<&str> = brokers.iter().map(|b| b.name).collect();
+    let chart = crate::chart::svg(&crate::chart::panels(&doc, &scenarios, &names))?;
+    std::fs::write(out_dir.join("latest.svg"), chart)?;
     println!("\n{}", table(&doc, &brokers));
     println!("results: {}", out_dir.join("latest.json").display());
     Ok(())
@@ -362,8 +365,8 @@ fn table(doc: &Value, brokers: &[Broker]) -> String {
             let _ = write!(
                 s,
                 " {}/s, p99 {p99:.2} ms, {} per CPU-s{} |",
-                human(rate),
-                human(per_cpu),
+                crate::chart::human(rate),
+                crate::chart::human(per_cpu),
                 if ok { "" } else { " LOSS" }
             );
         }
@@ -401,85 +404,6 @@ fn table(doc: &Value, brokers: &[Broker]) -> String {
     let after = |b| get(b, &["rss_kib", "after_runs"]);
     let _ = writeln!(s, " {} |", ratio(after("petrel"), after("mosquitto")));
     s
-}
-
-/// A horizontal bar chart of the pub/sub throughputs, one group per scenario and one bar
-/// per broker, each scaled to the fastest broker of its scenario. Plain SVG text, so the
-/// automation needs no plotting library.
-fn svg_chart(doc: &Value, brokers: &[Broker]) -> String {
-    const COLORS: [&str; 4] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"];
-    let (bar, gap, left, width) = (18.0, 14.0, 330.0, 420.0);
-    let group = bar * brokers.len() as f64 + gap;
-    let height = 50.0 + group * PUBSUB.len() as f64 + 20.0 * brokers.len() as f64;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}" font-family="sans-serif" font-size="12">"#,
-        w = left + width + 110.0
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="10" y="20" font-size="14">cargo xtask bench: deliveries per second (zero loss), broker on one core</text>"#
-    );
-    for (i, sc) in PUBSUB.iter().enumerate() {
-        let y0 = 40.0 + group * i as f64;
-        let rates: Vec<f64> = brokers
-            .iter()
-            .map(|b| {
-                doc["brokers"][b.name][sc.key]["delivery_rate"]
-                    .as_f64()
-                    .unwrap_or(0.0)
-            })
-            .collect();
-        let max = rates.iter().copied().fold(0.0, f64::max).max(1.0);
-        let _ = writeln!(
-            s,
-            r#"<text x="10" y="{}">{}</text>"#,
-            y0 + bar,
-            xml_escape(sc.title)
-        );
-        for (j, rate) in rates.iter().enumerate() {
-            let y = y0 + bar * j as f64;
-            let w = width * rate / max;
-            let _ = writeln!(
-                s,
-                r#"<rect x="{left}" y="{y}" width="{w:.1}" height="{h}" fill="{c}"/><text x="{tx:.1}" y="{ty}">{v}/s</text>"#,
-                h = bar - 2.0,
-                c = COLORS[j % COLORS.len()],
-                tx = left + w + 4.0,
-                ty = y + bar - 6.0,
-                v = human(*rate)
-            );
-        }
-    }
-    for (j, b) in brokers.iter().enumerate() {
-        let y = height - 20.0 * (brokers.len() - j) as f64;
-        let _ = writeln!(
-            s,
-            r#"<rect x="10" y="{y}" width="12" height="12" fill="{c}"/><text x="28" y="{ty}">{n}</text>"#,
-            c = COLORS[j % COLORS.len()],
-            ty = y + 11.0,
-            n = b.name
-        );
-    }
-    s.push_str("</svg>\n");
-    s
-}
-
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn human(rate: f64) -> String {
-    if rate >= 1e6 {
-        format!("{:.2}M", rate / 1e6)
-    } else if rate >= 1e3 {
-        format!("{:.1}k", rate / 1e3)
-    } else {
-        format!("{rate:.0}")
-    }
 }
 
 /// User plus system CPU seconds used so far by a process (0 when it cannot be read): the

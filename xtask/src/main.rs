@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 mod bench;
+mod chart;
 
 /// Seconds each fuzz target runs during `cargo xtask ci`.
 const CI_FUZZ_SECONDS: u64 = 20;
