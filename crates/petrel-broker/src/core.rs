@@ -392,12 +392,12 @@ impl Core {
             .collect();
         batch.push(Op::PutSession(record));
         let _ = self.store.commit(batch).await;
-        self.schedule_expiry(session, expiry);
+        self.schedule_expiry(session, expiry, Duration::from_secs(u64::from(expiry)));
     }
 
-    /// Removes `session` after `expiry` seconds unless a client attaches to it meanwhile
-    /// (MQTT-3.1.2-23). `u32::MAX` never expires.
-    fn schedule_expiry(self: &Arc<Self>, session: &Arc<Session>, expiry: u32) {
+    /// Removes `session` after `after` unless a client attaches to it meanwhile
+    /// (MQTT-3.1.2-23). An `expiry` interval of `u32::MAX` never expires.
+    fn schedule_expiry(self: &Arc<Self>, session: &Arc<Session>, expiry: u32, after: Duration) {
         if expiry == u32::MAX {
             return;
         }
@@ -409,7 +409,7 @@ impl Core {
         let core = self.clone();
         let session = session.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(u64::from(expiry))).await;
+            tokio::time::sleep(after).await;
             let expired = {
                 let st = session.lock();
                 st.owner.is_none() && st.offline_epoch == epoch
@@ -514,7 +514,12 @@ impl Core {
                     },
                 );
             }
-            self.schedule_expiry(&session, s.expiry_interval);
+            // A session that was offline before the restart keeps its deadline; one that
+            // was connected lost its connection now and gets its whole interval.
+            let left = s.expires_at_ms.map_or(u64::from(s.expiry_interval) * 1000, |at| {
+                at.saturating_sub(wall_now)
+            });
+            self.schedule_expiry(&session, s.expiry_interval, Duration::from_millis(left));
             self.sessions().insert(s.client_id, session);
         }
         // Once every session is back, so that the wills reach all of them.

@@ -241,3 +241,38 @@ async fn stored_will_is_published_after_a_crash() {
     s.expect_silence(Duration::from_millis(300)).await;
     stop(broker, store).await;
 }
+
+/// A session that was offline when the broker stopped keeps its deadline across the
+/// restart (MQTT-3.1.2-23: it is removed when its expiry interval has passed since the
+/// disconnect), instead of getting its whole interval again from the start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_session_expires_at_its_stored_deadline_after_a_restart() {
+    use petrel_store::{Batch, Op, Store, StoredSession};
+    let dir = Dir::new("deadline");
+    {
+        // Expiry interval one hour, of which all but one second had passed at the stop.
+        let store = SqliteStore::open(&dir.0, SqliteOptions::default()).expect("open");
+        let mut record = StoredSession::new("sleeper", 3600);
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis();
+        record.expires_at_ms = Some(u64::try_from(wall).expect("ms") + 1000);
+        store.commit(Batch::from(Op::PutSession(record))).await.expect("commit");
+    }
+    let (broker, store) = start(&dir).await;
+    // Within a few seconds (not an hour) the restored session is gone.
+    let mut present = true;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if broker.session_count() == 0 {
+            present = false;
+            break;
+        }
+    }
+    assert!(!present, "the restored session outlived its stored deadline");
+    let (mut c, ack) = Raw::connect_with(broker.local_addr(), persistent(V5, "sleeper")).await;
+    assert!(!ack.session_present, "MQTT-3.1.2-23: the expired session is not resumed");
+    disconnect(&mut c).await;
+    stop(broker, store).await;
+}
