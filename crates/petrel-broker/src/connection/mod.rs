@@ -257,16 +257,24 @@ impl Conn {
     /// Answers every event of the session, resuming input it held back meanwhile, then
     /// settles the PUBLISHes waiting for their store commits (their acknowledgements may
     /// close the connection, which is one more event).
+    ///
+    /// Input is not decoded further while the client's unacknowledged QoS 1/2 PUBLISHes
+    /// have reached our Receive Maximum and some of them only wait for their store
+    /// commits: those are settled (acknowledged) first. An MQTT 3.1.1 client cannot be
+    /// told the limit, so this flow control is all that keeps a pipelining client within
+    /// it; without it a slow store turned its next PUBLISH into a protocol violation.
     async fn process(&mut self) {
+        let mut resume = false;
         loop {
-            let mut answered = false;
             while let Some(event) = self.server.poll_event() {
-                answered = true;
+                resume = true;
                 self.on_event(event).await;
             }
             // Input held back while events waited is decoded now; a partial packet waits
             // for more bytes.
-            if answered && self.server.buffered_input() > 0 && self.server.wants_input() {
+            let input = resume && self.server.buffered_input() > 0 && self.server.wants_input();
+            if input && (self.publishes.is_empty() || !self.at_receive_maximum()) {
+                resume = false;
                 feed(&mut self.server, &[], &self.core.metrics);
                 continue;
             }
@@ -275,6 +283,11 @@ impl Conn {
             }
             self.settle_publishes().await;
         }
+    }
+
+    /// True when the client's unacknowledged QoS 1/2 PUBLISHes fill our Receive Maximum.
+    fn at_receive_maximum(&self) -> bool {
+        self.server.incoming_in_flight() >= usize::from(self.core.config.limits.receive_maximum)
     }
 
     /// Commits the session's pending store operations before what they describe is
