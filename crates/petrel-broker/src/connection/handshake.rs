@@ -18,7 +18,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{encode_all, feed, now, read_more, write_out, BufGauge, Conn};
+use super::{buffers, encode_all, feed, now, write_out, BufGauge, Conn};
 use crate::config::Config;
 use crate::core::Core;
 use crate::topic::validate_name;
@@ -64,7 +64,6 @@ pub(super) struct Io<'a, 'b> {
     pub server: &'a mut ServerSession,
     pub rd: &'a mut OwnedReadHalf,
     pub wr: &'a mut OwnedWriteHalf,
-    pub inbuf: &'a mut BytesMut,
     pub gauge: &'a mut BufGauge<'b>,
 }
 
@@ -106,7 +105,9 @@ impl Io<'_, '_> {
             }
             self.flush().await;
             let deadline = self.server.poll_timeout().map(Instant::from_std);
-            let read = read_more(self.rd, self.inbuf, &self.core.metrics);
+            let metrics = &self.core.metrics;
+            let server = &mut *self.server;
+            let read = buffers::read_with(self.rd, metrics, |b| feed(server, b, metrics));
             let n = match deadline {
                 Some(at) => tokio::time::timeout_at(at, read).await.ok(),
                 None => Some(read.await),
@@ -117,12 +118,9 @@ impl Io<'_, '_> {
                     self.server.handle_timeout(now());
                 }
                 Some(0) => self.server.connection_lost(now()),
-                Some(_) => {
-                    feed(self.server, self.inbuf, &self.core.metrics);
-                    self.inbuf.clear();
-                }
+                Some(_) => {}
             }
-            self.gauge.update(self.inbuf, self.server);
+            self.gauge.update(self.server);
             if n == Some(0) {
                 return Step::Closed;
             }
@@ -164,7 +162,6 @@ pub(super) async fn accept(
     peer: &Peer,
     rd: &mut OwnedReadHalf,
     wr: &mut OwnedWriteHalf,
-    inbuf: &mut BytesMut,
     gauge: &mut BufGauge<'_>,
 ) -> Option<(Conn, oneshot::Receiver<ReasonCode>)> {
     let mut server = ServerSession::new(now(), server_config(&core.config));
@@ -173,7 +170,6 @@ pub(super) async fn accept(
         server: &mut server,
         rd,
         wr,
-        inbuf,
         gauge,
     };
     let connect = match io.next().await {

@@ -7,6 +7,7 @@
 //! session's shared queue into the session, and writes what the session produces.
 
 mod access;
+mod buffers;
 mod handshake;
 mod inbound;
 mod outbound;
@@ -18,7 +19,7 @@ use bytes::BytesMut;
 use bytestring::ByteString;
 use petrel_codec::{Packet, PacketId, Properties, Property, QoS, ReasonCode};
 use petrel_session::{CloseReason, PendingAck, ServerCounters, ServerSession, SessionError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{oneshot, OwnedMutexGuard};
 use tokio::time::Instant;
 
@@ -27,9 +28,6 @@ use crate::metrics::Metrics;
 use crate::session::{Delivery, Saved, Session};
 use crate::transport::{ConnRead as OwnedReadHalf, ConnWrite as OwnedWriteHalf, Peer, Stream};
 
-/// Read size per `read` call; the buffer grows only as bytes arrive.
-const READ_CHUNK: usize = 8 * 1024;
-
 /// How the broker closes a connection on its own initiative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Close {
@@ -37,16 +35,17 @@ enum Close {
     Server(ReasonCode),
 }
 
-/// Tracks how many bytes a read buffer holds in the broker-wide gauge.
+/// Tracks how many received bytes a connection holds in the broker-wide gauge.
 struct BufGauge<'a> {
     metrics: &'a Metrics,
     reported: i64,
 }
 
 impl BufGauge<'_> {
-    /// Reports the read buffer plus the bytes the session holds undecoded.
-    fn update(&mut self, buf: &BytesMut, server: &ServerSession) {
-        let now = (buf.capacity() + server.buffered_input()) as i64;
+    /// Reports the bytes the session holds undecoded (read buffers are pooled, see
+    /// [`buffers`]).
+    fn update(&mut self, server: &ServerSession) {
+        let now = server.buffered_input() as i64;
         Metrics::gauge(&self.metrics.buffered_bytes, now - self.reported);
         self.reported = now;
     }
@@ -55,20 +54,6 @@ impl BufGauge<'_> {
 impl Drop for BufGauge<'_> {
     fn drop(&mut self) {
         Metrics::gauge(&self.metrics.buffered_bytes, -self.reported);
-    }
-}
-
-/// Reads more bytes into `buf`, growing it by at most [`READ_CHUNK`]. Returns 0 at EOF.
-async fn read_more(rd: &mut OwnedReadHalf, buf: &mut BytesMut, metrics: &Metrics) -> usize {
-    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
-        buf.reserve(READ_CHUNK);
-    }
-    match rd.read_buf(buf).await {
-        Ok(n) => {
-            Metrics::add(&metrics.bytes_received, n as u64);
-            n
-        }
-        Err(_) => 0,
     }
 }
 
@@ -92,14 +77,15 @@ fn encode_all(server: &mut ServerSession, out: &mut BytesMut) {
     }
 }
 
-/// Writes `out` (flushing TLS and WebSocket buffers) and clears it.
+/// Writes `out` (flushing TLS and WebSocket buffers) and gives its buffer back to the
+/// pool.
 async fn write_out(wr: &mut OwnedWriteHalf, out: &mut BytesMut, metrics: &Metrics) -> bool {
     if out.is_empty() {
         return true;
     }
     let n = out.len();
     let ok = wr.write_all(out).await.is_ok() && wr.flush().await.is_ok();
-    out.clear();
+    buffers::give_back(out);
     if ok {
         Metrics::add(&metrics.bytes_sent, n as u64);
     }
@@ -161,20 +147,22 @@ pub(crate) async fn serve(core: Arc<Core>, stream: Stream, peer: Peer) {
         return;
     };
     let (mut rd, mut wr) = stream.into_split();
-    let mut inbuf = BytesMut::new();
     let mut gauge = BufGauge {
         metrics: &core.metrics,
         reported: 0,
     };
-    let Some((mut conn, kick)) =
-        handshake::accept(&core, &peer, &mut rd, &mut wr, &mut inbuf, &mut gauge).await
+    // Boxed: the handshake's state is large and needed only until CONNACK, while the
+    // task's own future stays allocated for the connection's lifetime.
+    let Some((mut conn, kick)) = Box::pin(handshake::accept(
+        &core, &peer, &mut rd, &mut wr, &mut gauge,
+    ))
+    .await
     else {
         return;
     };
     drop(pending);
     Metrics::gauge(&core.metrics.clients_connected, 1);
-    conn.run(&mut rd, &mut wr, &mut inbuf, &mut gauge, kick)
-        .await;
+    conn.run(&mut rd, &mut wr, &mut gauge, kick).await;
     Metrics::gauge(&core.metrics.clients_connected, -1);
 }
 
@@ -208,12 +196,12 @@ impl Conn {
         &mut self,
         rd: &mut OwnedReadHalf,
         wr: &mut OwnedWriteHalf,
-        inbuf: &mut BytesMut,
         gauge: &mut BufGauge<'_>,
         mut kick: oneshot::Receiver<ReasonCode>,
     ) {
         let mut shutdown = self.core.shutdown.clone();
         loop {
+            buffers::lend(&mut self.out);
             self.process().await;
             self.pump(Instant::now());
             self.commit_persist().await;
@@ -237,14 +225,11 @@ impl Conn {
                 }
                 _ = shutdown.changed() => {}
                 _ = self.session.notify.notified() => {}
-                n = read_more(rd, inbuf, &self.core.metrics), if reading => {
+                n = buffers::read_with(rd, &self.core.metrics, |b| feed(&mut self.server, b, &self.core.metrics)), if reading => {
                     if n == 0 {
                         self.server.connection_lost(now());
-                    } else {
-                        feed(&mut self.server, inbuf, &self.core.metrics);
-                        inbuf.clear();
                     }
-                    gauge.update(inbuf, &self.server);
+                    gauge.update(&self.server);
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     self.server.handle_timeout(now());

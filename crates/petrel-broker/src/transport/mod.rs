@@ -224,7 +224,9 @@ pub(crate) async fn serve(
     }
     let timeout = core.config.connect_timeout();
     let max_size = core.config.limits.max_packet_size as usize;
-    let shaken = tokio::time::timeout(timeout, handshake(&endpoint, tcp, max_size)).await;
+    // Boxed: the TLS and WebSocket handshakes' state is large and needed only until they
+    // are done, while the task's own future stays allocated for the connection's lifetime.
+    let shaken = tokio::time::timeout(timeout, Box::pin(handshake(&endpoint, tcp, max_size))).await;
     drop(pending);
     let (stream, identity) = match shaken {
         Ok(Ok(x)) => x,
@@ -265,5 +267,31 @@ async fn handshake(
         Ok((Stream::Boxed(Box::new(ws)), identity))
     } else {
         Ok((Stream::Boxed(Box::new(tls)), identity))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The task of a connection keeps its future allocated for the connection's lifetime,
+    /// idle or not (issue 8: memory per idle connection): the TLS/WebSocket and CONNECT
+    /// handshakes are boxed so that their large state is not part of it.
+    #[tokio::test]
+    async fn a_connection_task_stays_small() {
+        let config = crate::config::Config::default();
+        let security = crate::security::Security::from_config(&config.auth).unwrap();
+        let access = crate::security::Access::new(security, &config.auth);
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let store = Arc::new(petrel_store::MemoryStore::new());
+        let core = Arc::new(Core::new(config, store, rx, access));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let endpoint = Arc::new(Endpoint::new(&ListenerConfig::new(addr)).unwrap());
+        let guard = endpoint.admit(addr.ip()).unwrap();
+        let task = serve(core, endpoint, tcp, addr, guard);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 4096, "connection future is {size} bytes");
     }
 }
