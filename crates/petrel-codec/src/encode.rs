@@ -11,8 +11,8 @@ use crate::property_codec;
 use crate::validate::Rules;
 use crate::wire::{field_len, put_field, put_varint, varint_len, VARINT_MAX};
 use crate::{
-    Connect, EncodeError, Packet, PacketType, Properties, ProtocolVersion, PubResp, QoS,
-    ReasonCode, SubscriptionOptions,
+    Connect, EncodeError, Packet, PacketType, Properties, ProtocolVersion, PubResp, ReasonCode,
+    SubscriptionOptions,
 };
 
 /// Encodes `packet` as spoken in `version` at the end of `buf`. Same as [`Packet::encode`].
@@ -177,14 +177,7 @@ fn body_len(p: &Packet, v: ProtocolVersion, m: &mut Memo) -> Result<usize, Encod
     Ok(match p {
         Packet::Connect(c) => connect_len(c, m)?,
         Packet::ConnAck(c) => 2 + props_len(&c.properties, v, m)?,
-        Packet::Publish(p) => {
-            let id_len = match (p.qos, p.packet_id) {
-                (QoS::AtMostOnce, None) => 0,
-                (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(_)) => 2,
-                _ => return Err(EncodeError::PacketIdMismatch),
-            };
-            field_len(p.topic.len())? + id_len + props_len(&p.properties, v, m)? + p.payload.len()
-        }
+        Packet::Publish(p) => crate::encode_publish::layout(p, v, false)?.body,
         Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
             pub_resp_len(r, v, m)?
         }
@@ -243,14 +236,8 @@ fn put_body(
             });
             put_props(buf, &c.properties, v, m)?;
         }
-        Packet::Publish(p) => {
-            put_field(buf, p.topic.as_bytes());
-            if let Some(id) = p.packet_id {
-                buf.put_u16(id.get());
-            }
-            put_props(buf, &p.properties, v, m)?;
-            buf.put_slice(&p.payload);
-        }
+        // Not reached from `Packet::encode`, which hands PUBLISH to its own path.
+        Packet::Publish(p) => crate::encode_publish::write_body(p, v, buf),
         Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
             buf.put_u16(r.packet_id.get());
             put_tail(buf, r.reason, &r.properties, v, m)?;
@@ -301,6 +288,9 @@ impl Packet {
     /// Total encoded size in `version` (CONNECT: in its own protocol), fixed header
     /// included. Use it to honour a peer's maximum packet size before encoding.
     pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        if let Packet::Publish(p) = self {
+            return p.encoded_len(version);
+        }
         let body = body_len(self, version, &mut Memo::default())?;
         if body > VARINT_MAX as usize {
             return Err(EncodeError::PacketTooLarge { len: body });
@@ -312,11 +302,55 @@ impl Packet {
     /// in the protocol it names. The packet is first checked against every rule the
     /// decoder enforces; on error nothing is written.
     pub fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        if let Packet::Publish(p) = self {
+            return p.encode(version, buf);
+        }
         Rules {
             version,
             check_strings: true,
         }
         .packet(self)?;
+        self.encode_unchecked(version, buf)
+    }
+
+    /// Appends the packet like [`Packet::encode`] without checking the content rules
+    /// first: for packets whose parts were already checked, such as a PUBLISH built from
+    /// a decoded one (its topic and properties passed the decoder's rules). The size rules
+    /// are still enforced (fields over 65,535 bytes, a packet over the largest remaining
+    /// length, a packet identifier that does not match the QoS), so the stream is never
+    /// corrupted; a packet that breaks a content rule is written as it is, and a strict
+    /// peer will close the connection. Debug builds check the content rules and panic on a
+    /// broken one, so tests and fuzzing keep "whatever Petrel writes, Petrel accepts"
+    /// honest.
+    pub fn encode_trusted(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        debug_assert_eq!(
+            Rules {
+                version,
+                check_strings: true,
+            }
+            .packet(self),
+            Ok(()),
+            "encode_trusted given a packet that breaks a content rule"
+        );
+        match self {
+            Packet::Publish(p) => {
+                let layout = crate::encode_publish::layout(p, version, false)?;
+                crate::encode_publish::write(p, version, &layout, buf);
+                Ok(())
+            }
+            _ => self.encode_unchecked(version, buf),
+        }
+    }
+
+    fn encode_unchecked(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
         let mut memo = Memo::default();
         let body = body_len(self, version, &mut memo)?;
         if body > VARINT_MAX as usize {

@@ -4,6 +4,7 @@
 
 mod decode;
 mod encode;
+mod encode_publish;
 mod error;
 #[cfg(feature = "arbitrary")]
 mod fuzzing;

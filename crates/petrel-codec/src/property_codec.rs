@@ -169,64 +169,88 @@ pub(crate) fn validate(
 ) -> Result<(), DecodeError> {
     let mut seen: u64 = 0;
     for p in &props.0 {
-        let id = p.id();
-        let allowed = if in_will {
-            id.is_allowed_in_will()
-        } else {
-            id.is_allowed_in(packet)
-        };
-        if !allowed {
-            return Err(DecodeError::PropertyNotAllowed {
-                id,
-                packet,
-                in_will,
-            });
-        }
-        let mask = 1u64 << (id as u8);
-        if seen & mask != 0 && !id.may_repeat_in(packet) {
-            return Err(DecodeError::DuplicateProperty(id));
-        }
-        seen |= mask;
-        let valid = match p {
-            Property::PayloadFormatIndicator(v)
-            | Property::RequestProblemInformation(v)
-            | Property::RequestResponseInformation(v)
-            | Property::MaximumQoS(v)
-            | Property::RetainAvailable(v)
-            | Property::WildcardSubscriptionAvailable(v)
-            | Property::SubscriptionIdentifierAvailable(v)
-            | Property::SharedSubscriptionAvailable(v) => *v <= 1,
-            Property::SubscriptionIdentifier(v) => (1..=VARINT_MAX).contains(v),
-            Property::ReceiveMaximum(v) => *v != 0,
-            Property::MaximumPacketSize(v) => *v != 0,
-            Property::ResponseTopic(t) => {
-                rules.topic_name(t)?;
-                true
-            }
-            Property::ContentType(s)
-            | Property::AssignedClientIdentifier(s)
-            | Property::AuthenticationMethod(s)
-            | Property::ResponseInformation(s)
-            | Property::ServerReference(s)
-            | Property::ReasonString(s) => {
-                rules.text(s)?;
-                true
-            }
-            Property::UserProperty(k, v) => {
-                rules.text(k)?;
-                rules.text(v)?;
-                true
-            }
-            _ => true,
-        };
-        if !valid {
-            return Err(DecodeError::InvalidPropertyValue(id));
-        }
+        check_one(p, packet, in_will, rules, &mut seen)?;
     }
-    let data = 1u64 << (PropertyId::AuthenticationData as u8);
-    let method = 1u64 << (PropertyId::AuthenticationMethod as u8);
+    check_auth(seen)
+}
+
+/// Bit of `id` in the set of identifiers seen by [`check_one`].
+pub(crate) const fn seen_bit(id: PropertyId) -> u64 {
+    1u64 << (id as u8)
+}
+
+/// Authentication data needs an authentication method.
+pub(crate) fn check_auth(seen: u64) -> Result<(), DecodeError> {
+    let data = seen_bit(PropertyId::AuthenticationData);
+    let method = seen_bit(PropertyId::AuthenticationMethod);
     if seen & data != 0 && seen & method == 0 {
         return Err(DecodeError::AuthDataWithoutMethod);
+    }
+    Ok(())
+}
+
+/// Checks one property: allowed in the packet, not a forbidden repetition (`seen` holds the
+/// identifiers met so far and gets this one), and a valid value.
+#[inline]
+pub(crate) fn check_one(
+    p: &Property,
+    packet: PacketType,
+    in_will: bool,
+    rules: Rules,
+    seen: &mut u64,
+) -> Result<(), DecodeError> {
+    let id = p.id();
+    let allowed = if in_will {
+        id.is_allowed_in_will()
+    } else {
+        id.is_allowed_in(packet)
+    };
+    if !allowed {
+        return Err(DecodeError::PropertyNotAllowed {
+            id,
+            packet,
+            in_will,
+        });
+    }
+    let mask = seen_bit(id);
+    if *seen & mask != 0 && !id.may_repeat_in(packet) {
+        return Err(DecodeError::DuplicateProperty(id));
+    }
+    *seen |= mask;
+    let valid = match p {
+        Property::PayloadFormatIndicator(v)
+        | Property::RequestProblemInformation(v)
+        | Property::RequestResponseInformation(v)
+        | Property::MaximumQoS(v)
+        | Property::RetainAvailable(v)
+        | Property::WildcardSubscriptionAvailable(v)
+        | Property::SubscriptionIdentifierAvailable(v)
+        | Property::SharedSubscriptionAvailable(v) => *v <= 1,
+        Property::SubscriptionIdentifier(v) => (1..=VARINT_MAX).contains(v),
+        Property::ReceiveMaximum(v) => *v != 0,
+        Property::MaximumPacketSize(v) => *v != 0,
+        Property::ResponseTopic(t) => {
+            rules.topic_name(t)?;
+            true
+        }
+        Property::ContentType(s)
+        | Property::AssignedClientIdentifier(s)
+        | Property::AuthenticationMethod(s)
+        | Property::ResponseInformation(s)
+        | Property::ServerReference(s)
+        | Property::ReasonString(s) => {
+            rules.text(s)?;
+            true
+        }
+        Property::UserProperty(k, v) => {
+            rules.text(k)?;
+            rules.text(v)?;
+            true
+        }
+        _ => true,
+    };
+    if !valid {
+        return Err(DecodeError::InvalidPropertyValue(id));
     }
     Ok(())
 }
@@ -235,42 +259,53 @@ pub(crate) fn validate(
 pub(crate) fn body_len(props: &Properties) -> Result<usize, EncodeError> {
     let mut total = 0usize;
     for p in &props.0 {
-        use Property as P;
-        total += 1 + match p {
-            P::PayloadFormatIndicator(_)
-            | P::RequestProblemInformation(_)
-            | P::RequestResponseInformation(_)
-            | P::MaximumQoS(_)
-            | P::RetainAvailable(_)
-            | P::WildcardSubscriptionAvailable(_)
-            | P::SubscriptionIdentifierAvailable(_)
-            | P::SharedSubscriptionAvailable(_) => 1,
-            P::ServerKeepAlive(_)
-            | P::ReceiveMaximum(_)
-            | P::TopicAliasMaximum(_)
-            | P::TopicAlias(_) => 2,
-            P::MessageExpiryInterval(_)
-            | P::SessionExpiryInterval(_)
-            | P::WillDelayInterval(_)
-            | P::MaximumPacketSize(_) => 4,
-            P::SubscriptionIdentifier(v) => varint_len(*v as usize),
-            P::ContentType(s)
-            | P::ResponseTopic(s)
-            | P::AssignedClientIdentifier(s)
-            | P::AuthenticationMethod(s)
-            | P::ResponseInformation(s)
-            | P::ServerReference(s)
-            | P::ReasonString(s) => field_len(s.len())?,
-            P::CorrelationData(b) | P::AuthenticationData(b) => field_len(b.len())?,
-            P::UserProperty(k, v) => field_len(k.len())? + field_len(v.len())?,
-        };
+        total += one_len(p)?;
     }
     Ok(total)
+}
+
+/// Encoded size of one property, identifier byte included.
+#[inline]
+pub(crate) fn one_len(p: &Property) -> Result<usize, EncodeError> {
+    use Property as P;
+    Ok(1 + match p {
+        P::PayloadFormatIndicator(_)
+        | P::RequestProblemInformation(_)
+        | P::RequestResponseInformation(_)
+        | P::MaximumQoS(_)
+        | P::RetainAvailable(_)
+        | P::WildcardSubscriptionAvailable(_)
+        | P::SubscriptionIdentifierAvailable(_)
+        | P::SharedSubscriptionAvailable(_) => 1,
+        P::ServerKeepAlive(_)
+        | P::ReceiveMaximum(_)
+        | P::TopicAliasMaximum(_)
+        | P::TopicAlias(_) => 2,
+        P::MessageExpiryInterval(_)
+        | P::SessionExpiryInterval(_)
+        | P::WillDelayInterval(_)
+        | P::MaximumPacketSize(_) => 4,
+        P::SubscriptionIdentifier(v) => varint_len(*v as usize),
+        P::ContentType(s)
+        | P::ResponseTopic(s)
+        | P::AssignedClientIdentifier(s)
+        | P::AuthenticationMethod(s)
+        | P::ResponseInformation(s)
+        | P::ServerReference(s)
+        | P::ReasonString(s) => field_len(s.len())?,
+        P::CorrelationData(b) | P::AuthenticationData(b) => field_len(b.len())?,
+        P::UserProperty(k, v) => field_len(k.len())? + field_len(v.len())?,
+    })
 }
 
 /// Writes the property length and the properties; `len` comes from [`body_len`].
 pub(crate) fn put(buf: &mut BytesMut, props: &Properties, len: usize) {
     put_varint(buf, len);
+    put_list(buf, props);
+}
+
+/// Writes the properties without their length prefix.
+pub(crate) fn put_list(buf: &mut BytesMut, props: &Properties) {
     for p in &props.0 {
         buf.put_u8(p.id() as u8);
         use Property as P;

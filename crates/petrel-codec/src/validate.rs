@@ -7,6 +7,16 @@ use crate::{
     ConnAck, Connect, DecodeError, Packet, PacketType, Properties, ProtocolVersion, QoS, ReasonCode,
 };
 
+/// Whether `bytes` holds a wildcard (`+`, `#`) and whether it holds U+0000: one pass
+/// without early exit (strings here are short; measured under callgrind, this loop beats
+/// 16-byte blocks, word-at-a-time tricks and a memchr call on a 45-byte topic).
+#[inline]
+pub(crate) fn scan(bytes: &[u8]) -> (bool, bool) {
+    bytes.iter().fold((false, false), |(w, n), &b| {
+        (w | (b == b'+') | (b == b'#'), n | (b == 0))
+    })
+}
+
 /// How a packet is checked: in which protocol version, and whether its strings still need
 /// the U+0000 check (the decoder did it while reading; a packet built in memory did not).
 #[derive(Clone, Copy)]
@@ -30,10 +40,7 @@ impl Rules {
         if t.is_empty() {
             return Err(DecodeError::EmptyTopic);
         }
-        // One pass without early exit, which the compiler turns into vector code.
-        let (wild, null) = t.bytes().fold((false, false), |(w, n), b| {
-            (w | (b == b'+') | (b == b'#'), n | (b == 0))
-        });
+        let (wild, null) = scan(t.as_bytes());
         if null && self.check_strings {
             return Err(DecodeError::NullCharacter);
         }
@@ -173,6 +180,32 @@ impl Rules {
             Packet::Auth(a) => {
                 self.reason(a.reason, t)?;
                 self.props(&a.properties, t)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scan;
+
+    /// Every length around the block size, with the interesting byte at every position
+    /// (MQTT-3.3.2-2 wildcards, MQTT-1.5.4-2 U+0000).
+    #[test]
+    fn scan_finds_wildcards_and_nulls_anywhere_mqtt_3_3_2_2_and_1_5_4_2() {
+        for len in 0..50 {
+            let plain = vec![b'x'; len];
+            assert_eq!(scan(&plain), (false, false), "len {len}");
+            for at in 0..len {
+                for (byte, want) in [
+                    (b'+', (true, false)),
+                    (b'#', (true, false)),
+                    (0, (false, true)),
+                ] {
+                    let mut s = plain.clone();
+                    s[at] = byte;
+                    assert_eq!(scan(&s), want, "len {len} at {at} byte {byte}");
+                }
             }
         }
     }

@@ -43,6 +43,7 @@ pub(crate) const fn varint_len(v: usize) -> usize {
 }
 
 /// Writes `v` (at most [`VARINT_MAX`]) as a variable byte integer.
+#[inline]
 pub(crate) fn put_varint(buf: &mut BytesMut, mut v: usize) {
     loop {
         let mut byte = (v & 0x7F) as u8;

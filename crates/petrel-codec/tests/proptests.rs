@@ -39,6 +39,22 @@ proptest! {
         prop_assert!(buf.is_empty());
     }
 
+    /// The trusted path writes the very bytes of the checked one, and so does the PUBLISH
+    /// encoder used without building a `Packet`.
+    #[test]
+    fn trusted_and_publish_encoders_write_the_same_bytes((v, p) in versioned_packet()) {
+        let checked = encode_one(&p, v);
+        let mut trusted = BytesMut::new();
+        p.encode_trusted(v, &mut trusted).expect("valid packets encode");
+        prop_assert_eq!(&trusted, &checked);
+        if let Packet::Publish(publish) = &p {
+            let mut direct = BytesMut::new();
+            publish.encode(v, &mut direct).expect("valid packets encode");
+            prop_assert_eq!(&direct, &checked);
+            prop_assert_eq!(publish.encoded_len(v).expect("len"), checked.len());
+        }
+    }
+
     #[test]
     fn mqtt3_encoder_keeps_what_mqtt3_can_say(
         v in prop_oneof![Just(ProtocolVersion::V3_1), Just(ProtocolVersion::V3_1_1)],

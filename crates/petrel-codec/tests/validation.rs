@@ -481,6 +481,11 @@ fn encoder_refuses_what_the_decoder_rejects() {
         ..publish
     });
     assert_eq!(p.encode(V5, &mut buf), Err(EncodeError::PacketIdMismatch));
+    // The trusted path skips the content rules, never the size rules (MQTT-2.2.1-2).
+    assert_eq!(
+        p.encode_trusted(V5, &mut buf),
+        Err(EncodeError::PacketIdMismatch)
+    );
     let auth = Packet::Auth(Auth::default());
     assert!(matches!(
         auth.encode(V3_1_1, &mut buf),
