@@ -7,6 +7,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub use crate::metrics::config::MetricsConfig;
 pub use crate::security::config::{AuthConfig, Mqtt3PublishDenied, Transport};
 
 /// What happens when a session's outgoing queue is full.
@@ -268,6 +269,8 @@ pub struct Config {
     /// Durable state (used by `petreld`; [`crate::Broker::start`] keeps everything in
     /// memory, [`crate::Broker::start_with_store`] takes the store it is given).
     pub storage: StorageConfig,
+    /// The Prometheus metrics endpoint (off by default).
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -282,6 +285,7 @@ impl Default for Config {
             features: Features::default(),
             auth: AuthConfig::default(),
             storage: StorageConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -448,6 +452,13 @@ mod tests {
         let config = Config::from_toml(text, "<string>").unwrap();
         assert_eq!(config.listeners[0].bind.port(), 1884);
         assert_eq!(config.limits.queue_drop_policy, DropPolicy::Disconnect);
+    }
+
+    #[test]
+    fn metrics_listener() {
+        let config = Config::from_toml("[metrics]\nlisten = \"127.0.0.1:9090\"\n", "<s>").unwrap();
+        assert_eq!(config.metrics.listen.map(|a| a.port()), Some(9090));
+        assert!(Config::from_toml("[metrics]\nlisten = \"nowhere\"\n", "<s>").is_err());
     }
 
     #[test]

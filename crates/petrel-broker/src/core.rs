@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::index::SubscriptionIndex;
 use crate::message::Message;
-use crate::metrics::Metrics;
+use crate::metrics::{DropReason, Metrics};
 use crate::retained::{RetainOutcome, RetainedIndex};
 use crate::security::Access;
 use crate::session::{Delivery, Owner, Session, SubInfo};
@@ -134,6 +134,16 @@ impl Core {
         self.sessions().len()
     }
 
+    /// Messages waiting in the longest session queue (read when metrics are scraped).
+    pub fn max_queue_len(&self) -> usize {
+        let sessions: Vec<Arc<Session>> = self.sessions().values().cloned().collect();
+        sessions
+            .iter()
+            .map(|s| s.lock().queue.len())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Routes a message: updates the retained store when RETAIN=1, then queues it for
     /// every matching session. Returns false when a store commit failed.
     pub async fn publish(&self, msg: Arc<Message>) -> bool {
@@ -191,6 +201,9 @@ impl Core {
                 }
                 deliveries.push((t.session, delivery, durable));
             }
+            if deliveries.is_empty() && !msg.retain {
+                self.metrics.dropped(DropReason::NoSubscribers, 1);
+            }
             if !targets.is_empty() {
                 let id = self.next_message.fetch_add(1, Ordering::Relaxed);
                 batch.push(Op::Enqueue {
@@ -224,6 +237,7 @@ impl Core {
             None => true,
         };
         if !ok && routed.stored.is_some() {
+            self.metrics.dropped(DropReason::StoreFailure, 1);
             return false;
         }
         let mut dropped = Batch::new();
@@ -516,9 +530,11 @@ impl Core {
             }
             // A session that was offline before the restart keeps its deadline; one that
             // was connected lost its connection now and gets its whole interval.
-            let left = s.expires_at_ms.map_or(u64::from(s.expiry_interval) * 1000, |at| {
-                at.saturating_sub(wall_now)
-            });
+            let left = s
+                .expires_at_ms
+                .map_or(u64::from(s.expiry_interval) * 1000, |at| {
+                    at.saturating_sub(wall_now)
+                });
             self.schedule_expiry(&session, s.expiry_interval, Duration::from_millis(left));
             self.sessions().insert(s.client_id, session);
         }

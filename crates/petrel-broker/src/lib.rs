@@ -32,10 +32,10 @@ mod topic;
 mod transport;
 
 pub use config::{
-    AuthConfig, Config, ConfigError, DropPolicy, Features, Limits, ListenerConfig,
+    AuthConfig, Config, ConfigError, DropPolicy, Features, Limits, ListenerConfig, MetricsConfig,
     Mqtt3PublishDenied, StorageBackend, StorageConfig, StorageDurability, SysConfig, Transport,
 };
-pub use metrics::{Metrics, MetricsSnapshot};
+pub use metrics::{DropReason, Metrics, MetricsSnapshot};
 pub use security::{Security, SecurityError};
 pub use server::{Broker, StartError};
 pub use sys::VERSION;

@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::core::Core;
-use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::metrics::store::TimedStore;
+use crate::metrics::{Metrics, MetricsSnapshot, StoreMetrics};
 use crate::security::{Access, Security};
 use crate::transport::Endpoint;
 
@@ -50,6 +51,7 @@ pub enum StartError {
 pub struct Broker {
     core: Arc<Core>,
     addrs: Vec<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -92,9 +94,22 @@ impl Broker {
                 })?;
             listeners.push((listener, Arc::new(endpoint)));
         }
+        let metrics_listener = match config.metrics.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let sys_interval = config.sys.interval_secs;
         let access = Access::new(security, &config.auth);
-        let core = Arc::new(Core::new(config, store, rx, access));
+        // Store commits are timed for the metrics as the broker waits for them.
+        let store_metrics = Arc::new(StoreMetrics::default());
+        let store = Arc::new(TimedStore::new(store, store_metrics.clone()));
+        let mut core = Core::new(config, store, rx, access);
+        core.metrics.store = store_metrics;
+        let core = Arc::new(core);
         core.restore().await?;
         let mut addrs = Vec::new();
         let mut tasks = Vec::new();
@@ -105,6 +120,15 @@ impl Broker {
             }
             tasks.push(tokio::spawn(accept_loop(core.clone(), listener, endpoint)));
         }
+        let mut metrics_addr = None;
+        if let Some(listener) = metrics_listener {
+            metrics_addr = listener.local_addr().ok();
+            tracing::info!(addr = ?metrics_addr, "serving metrics at /metrics");
+            tasks.push(tokio::spawn(crate::metrics::http::run(
+                core.clone(),
+                listener,
+            )));
+        }
         if sys_interval > 0 {
             tasks.push(tokio::spawn(crate::sys::run(
                 core.clone(),
@@ -114,6 +138,7 @@ impl Broker {
         Ok(Self {
             core,
             addrs,
+            metrics_addr,
             shutdown: tx,
             tasks,
         })
@@ -134,6 +159,11 @@ impl Broker {
             .first()
             .copied()
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The bound address of the metrics listener, when `[metrics] listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Current metrics.

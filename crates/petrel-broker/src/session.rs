@@ -19,7 +19,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::config::{DropPolicy, Limits};
 use crate::message::Message;
-use crate::metrics::Metrics;
+use crate::metrics::{DropReason, Metrics};
 
 /// Options of one subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +166,12 @@ impl Session {
         let mut dropped = Vec::new();
         let mut st = self.lock();
         if st.ended || (st.owner.is_none() && delivery.qos == QoS::AtMostOnce) {
+            let reason = if st.ended {
+                DropReason::SessionEnded
+            } else {
+                DropReason::Offline
+            };
+            metrics.dropped(reason, 1);
             dropped.extend(delivery.stored);
             return dropped;
         }
@@ -183,22 +189,22 @@ impl Session {
                         };
                         st.queued_bytes -= old.msg.cost();
                         dropped.extend(old.stored);
-                        Metrics::add(&metrics.messages_dropped, 1);
+                        metrics.dropped(DropReason::QueueFull, 1);
                         Metrics::gauge(&metrics.queued_messages, -1);
                     }
                     if full(&st) {
-                        Metrics::add(&metrics.messages_dropped, 1);
+                        metrics.dropped(DropReason::QueueFull, 1);
                         dropped.extend(delivery.stored);
                         return dropped;
                     }
                 }
                 DropPolicy::DropNewest => {
-                    Metrics::add(&metrics.messages_dropped, 1);
+                    metrics.dropped(DropReason::QueueFull, 1);
                     dropped.extend(delivery.stored);
                     return dropped;
                 }
                 DropPolicy::Disconnect => {
-                    Metrics::add(&metrics.messages_dropped, 1);
+                    metrics.dropped(DropReason::QueueFull, 1);
                     dropped.extend(delivery.stored);
                     if st.owner.is_some() {
                         st.overflowed = true;
@@ -229,5 +235,6 @@ impl Session {
         st.queue.clear();
         st.queued_bytes = 0;
         Metrics::gauge(&metrics.queued_messages, -(n as i64));
+        metrics.dropped(DropReason::SessionEnded, n as u64);
     }
 }

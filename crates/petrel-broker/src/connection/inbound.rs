@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::{Conn, PendingPublish};
 use crate::message::Message;
-use crate::metrics::Metrics;
+use crate::metrics::{DropReason, Metrics};
 use crate::security::config::Mqtt3PublishDenied::Disconnect;
 use crate::session::SubInfo;
 use crate::topic::parse_filter;
@@ -49,16 +49,18 @@ impl Conn {
     }
 
     async fn on_publish(&mut self, m: SessionMessage, ack: Option<PendingAck>) {
-        Metrics::add(&self.core.metrics.messages_received, 1);
+        self.core.metrics.received(m.qos);
         let v5 = self.server.version().is_v5();
         let mut reason = ReasonCode::Success;
         let mut routed = None;
         if m.topic.starts_with("$SYS") {
             // Clients cannot publish to $SYS.
             reason = ReasonCode::NotAuthorized;
+            self.core.metrics.dropped(DropReason::NotAuthorized, 1);
         } else if !self.may_publish(&m.topic) {
             // CHECKLIST 19: MQTT 5 gets 0x87; MQTT 3 an ack (message dropped) or a close.
             reason = ReasonCode::NotAuthorized;
+            self.core.metrics.dropped(DropReason::NotAuthorized, 1);
             if !v5 && self.core.access.mqtt3_publish_denied == Disconnect {
                 self.protocol_error(ReasonCode::NotAuthorized, "publish not authorized");
                 return;

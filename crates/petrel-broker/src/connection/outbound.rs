@@ -7,7 +7,7 @@ use petrel_store::Op;
 use tokio::time::Instant;
 
 use super::{now, reason_text, Conn};
-use crate::metrics::Metrics;
+use crate::metrics::{DropReason, Metrics};
 use crate::session::Delivery;
 
 impl Conn {
@@ -56,12 +56,13 @@ impl Conn {
             };
             Metrics::gauge(&self.core.metrics.queued_messages, -1);
             if d.msg.expired(at) {
-                Metrics::add(&self.core.metrics.messages_expired, 1);
+                self.core.metrics.dropped(DropReason::Expired, 1);
                 self.unstore(&d);
                 continue;
             }
             if !self.may_deliver(&d.msg.topic) {
                 // CHECKLIST 19: ACLs are checked at every delivery.
+                self.core.metrics.dropped(DropReason::NotAuthorized, 1);
                 self.unstore(&d);
                 continue;
             }
@@ -77,7 +78,7 @@ impl Conn {
         while let Some(mut packet) = self.server.poll_transmit() {
             match &mut packet {
                 Packet::Publish(p) => {
-                    Metrics::add(&self.core.metrics.messages_sent, 1);
+                    self.core.metrics.sent(p.qos);
                     if let (Some(pid), false) = (p.packet_id, p.dup) {
                         // A first transmission is the message just handed over.
                         Metrics::gauge(&self.core.metrics.queued_messages, 1);
@@ -158,15 +159,25 @@ impl Conn {
     /// Adds the session's new drops to the metrics.
     fn count_drops(&mut self) {
         let c = self.server.counters();
-        let dropped = (c.dropped_too_large - self.counted.dropped_too_large)
-            + (c.dropped_queue_full - self.counted.dropped_queue_full);
-        if dropped > 0 {
-            tracing::debug!(client = %self.client_id, dropped, "messages dropped by the session");
-            Metrics::add(&self.core.metrics.messages_dropped, dropped);
-        }
-        let expired = c.dropped_expired - self.counted.dropped_expired;
-        if expired > 0 {
-            Metrics::add(&self.core.metrics.messages_expired, expired);
+        let counts = [
+            (
+                DropReason::TooLarge,
+                c.dropped_too_large - self.counted.dropped_too_large,
+            ),
+            (
+                DropReason::QueueFull,
+                c.dropped_queue_full - self.counted.dropped_queue_full,
+            ),
+            (
+                DropReason::Expired,
+                c.dropped_expired - self.counted.dropped_expired,
+            ),
+        ];
+        for (reason, n) in counts {
+            if n > 0 {
+                tracing::debug!(client = %self.client_id, n, ?reason, "messages dropped by the session");
+                self.core.metrics.dropped(reason, n);
+            }
         }
         self.counted = c;
     }

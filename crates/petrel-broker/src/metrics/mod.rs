@@ -1,26 +1,97 @@
-//! Counters and gauges of the broker, readable at any time and published under `$SYS`.
+//! Counters and gauges of the broker, readable at any time, published under `$SYS` and
+//! served in the Prometheus text format on the optional metrics listener.
+//!
+//! Every update is one relaxed atomic operation: no lock is taken on the hot path.
+
+pub(crate) mod config;
+mod histogram;
+pub(crate) mod http;
+pub(crate) mod store;
+pub(crate) mod text;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use petrel_codec::QoS;
+
+pub use histogram::{Histogram, HistogramSnapshot, LATENCY_BOUNDS_NS};
+pub use store::StoreMetrics;
+
+/// Why a message was not delivered to a recipient (or not routed at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// A session's queue was full (the drop policy chose this message or an older one).
+    QueueFull,
+    /// Larger than the Maximum Packet Size the receiving client announced (MQTT-3.1.2-25).
+    TooLarge,
+    /// Its Message Expiry Interval passed before it could be sent.
+    Expired,
+    /// A non-retained PUBLISH matched no subscription.
+    NoSubscribers,
+    /// The ACL refused it: a PUBLISH the client may not send (or to `$SYS`), or a
+    /// delivery the subscriber may no longer receive.
+    NotAuthorized,
+    /// The store commit that had to precede it failed.
+    StoreFailure,
+    /// A QoS 0 message for a session with no connection.
+    Offline,
+    /// Queued or in flight in a session that was discarded (clean start, expiry).
+    SessionEnded,
+}
+
+impl DropReason {
+    /// Every reason, in the order of [`Self::index`].
+    pub const ALL: [DropReason; 8] = [
+        DropReason::QueueFull,
+        DropReason::TooLarge,
+        DropReason::Expired,
+        DropReason::NoSubscribers,
+        DropReason::NotAuthorized,
+        DropReason::StoreFailure,
+        DropReason::Offline,
+        DropReason::SessionEnded,
+    ];
+
+    /// The position of this reason in [`Self::ALL`] and in the drop counters.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The value of the `reason` label in the Prometheus output.
+    pub const fn label(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::TooLarge => "too_large",
+            DropReason::Expired => "expired",
+            DropReason::NoSubscribers => "no_subscribers",
+            DropReason::NotAuthorized => "not_authorized",
+            DropReason::StoreFailure => "store_failure",
+            DropReason::Offline => "offline",
+            DropReason::SessionEnded => "session_ended",
+        }
+    }
+}
+
+const REASONS: usize = DropReason::ALL.len();
 
 /// Broker-wide counters (monotonic) and gauges (current values). All updates are relaxed
 /// atomic operations; readers see a recent value.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// PUBLISH packets received from clients.
-    pub messages_received: AtomicU64,
-    /// PUBLISH packets sent to clients.
-    pub messages_sent: AtomicU64,
+    /// PUBLISH packets received from clients, by QoS (index 0, 1, 2).
+    pub messages_received: [AtomicU64; 3],
+    /// PUBLISH packets sent to clients (resends included), by QoS.
+    pub messages_sent: [AtomicU64; 3],
     /// Bytes read from client sockets.
     pub bytes_received: AtomicU64,
     /// Bytes written to client sockets.
     pub bytes_sent: AtomicU64,
-    /// Messages dropped because a session queue was full.
-    pub messages_dropped: AtomicU64,
-    /// Messages dropped because they expired before delivery.
-    pub messages_expired: AtomicU64,
+    /// Messages not delivered, by [`DropReason::index`].
+    pub dropped: [AtomicU64; REASONS],
     /// Connections accepted since start.
     pub connections_total: AtomicU64,
-    /// Connections refused because `max_connections` was reached.
+    /// Connections refused: `max_connections` reached, allow/deny lists, per-address caps.
     pub connections_refused: AtomicU64,
     /// Connections closed for a protocol violation or a malformed packet.
     pub protocol_errors: AtomicU64,
@@ -32,24 +103,33 @@ pub struct Metrics {
     pub buffered_bytes: AtomicI64,
     /// Messages held in session queues right now (queued and in flight).
     pub queued_messages: AtomicI64,
+    /// Latency and failures of store commits (shared with the store wrapper that
+    /// measures them).
+    pub store: Arc<StoreMetrics>,
 }
 
 /// A plain copy of [`Metrics`] at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct MetricsSnapshot {
-    /// See [`Metrics::messages_received`].
+    /// PUBLISH packets received, all QoS levels.
     pub messages_received: u64,
-    /// See [`Metrics::messages_sent`].
+    /// PUBLISH packets sent, all QoS levels.
     pub messages_sent: u64,
+    /// See [`Metrics::messages_received`].
+    pub received_by_qos: [u64; 3],
+    /// See [`Metrics::messages_sent`].
+    pub sent_by_qos: [u64; 3],
     /// See [`Metrics::bytes_received`].
     pub bytes_received: u64,
     /// See [`Metrics::bytes_sent`].
     pub bytes_sent: u64,
-    /// See [`Metrics::messages_dropped`].
+    /// Messages dropped because a queue was full or they were too large for the client.
     pub messages_dropped: u64,
-    /// See [`Metrics::messages_expired`].
+    /// Messages dropped because they expired before delivery.
     pub messages_expired: u64,
+    /// Drops by [`DropReason::index`]; see [`MetricsSnapshot::dropped_for`].
+    pub dropped: [u64; REASONS],
     /// See [`Metrics::connections_total`].
     pub connections_total: u64,
     /// See [`Metrics::connections_refused`].
@@ -64,6 +144,17 @@ pub struct MetricsSnapshot {
     pub buffered_bytes: i64,
     /// See [`Metrics::queued_messages`].
     pub queued_messages: i64,
+    /// Latency of the store commits the broker waited for (see [`StoreMetrics::commits`]).
+    pub store_commits: HistogramSnapshot,
+    /// See [`StoreMetrics::errors`].
+    pub store_errors: u64,
+}
+
+impl MetricsSnapshot {
+    /// Messages dropped for `reason`.
+    pub fn dropped_for(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()]
+    }
 }
 
 impl Metrics {
@@ -77,17 +168,39 @@ impl Metrics {
         gauge.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Counts a PUBLISH received from a client.
+    pub(crate) fn received(&self, qos: QoS) {
+        Self::add(&self.messages_received[qos as usize], 1);
+    }
+
+    /// Counts a PUBLISH sent to a client.
+    pub(crate) fn sent(&self, qos: QoS) {
+        Self::add(&self.messages_sent[qos as usize], 1);
+    }
+
+    /// Counts `n` messages dropped for `reason`.
+    pub(crate) fn dropped(&self, reason: DropReason, n: u64) {
+        Self::add(&self.dropped[reason.index()], n);
+    }
+
     /// Reads every value.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let g = |c: &AtomicI64| c.load(Ordering::Relaxed);
+        let received_by_qos = self.messages_received.each_ref().map(r);
+        let sent_by_qos = self.messages_sent.each_ref().map(r);
+        let dropped = self.dropped.each_ref().map(r);
+        let reason = |d: DropReason| dropped[d.index()];
         MetricsSnapshot {
-            messages_received: r(&self.messages_received),
-            messages_sent: r(&self.messages_sent),
+            messages_received: received_by_qos.iter().sum(),
+            messages_sent: sent_by_qos.iter().sum(),
+            received_by_qos,
+            sent_by_qos,
             bytes_received: r(&self.bytes_received),
             bytes_sent: r(&self.bytes_sent),
-            messages_dropped: r(&self.messages_dropped),
-            messages_expired: r(&self.messages_expired),
+            messages_dropped: reason(DropReason::QueueFull) + reason(DropReason::TooLarge),
+            messages_expired: reason(DropReason::Expired),
+            dropped,
             connections_total: r(&self.connections_total),
             connections_refused: r(&self.connections_refused),
             protocol_errors: r(&self.protocol_errors),
@@ -95,6 +208,45 @@ impl Metrics {
             clients_connected: g(&self.clients_connected),
             buffered_bytes: g(&self.buffered_bytes),
             queued_messages: g(&self.queued_messages),
+            store_commits: self.store.commits.snapshot(),
+            store_errors: r(&self.store.errors),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_indexed_in_order_with_distinct_labels() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+        let mut labels: Vec<_> = DropReason::ALL.iter().map(|r| r.label()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), DropReason::ALL.len());
+    }
+
+    #[test]
+    fn snapshot_totals_add_up() {
+        let m = Metrics::default();
+        m.received(QoS::AtMostOnce);
+        m.received(QoS::ExactlyOnce);
+        m.received(QoS::ExactlyOnce);
+        m.sent(QoS::AtLeastOnce);
+        m.dropped(DropReason::QueueFull, 2);
+        m.dropped(DropReason::TooLarge, 1);
+        m.dropped(DropReason::Expired, 4);
+        m.dropped(DropReason::NoSubscribers, 8);
+        let s = m.snapshot();
+        assert_eq!(s.received_by_qos, [1, 0, 2]);
+        assert_eq!(s.messages_received, 3);
+        assert_eq!(s.sent_by_qos, [0, 1, 0]);
+        assert_eq!(s.messages_sent, 1);
+        assert_eq!(s.messages_dropped, 3);
+        assert_eq!(s.messages_expired, 4);
+        assert_eq!(s.dropped_for(DropReason::NoSubscribers), 8);
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! With no arguments it listens on 127.0.0.1:1883 with default limits. `--config FILE`
 //! reads a TOML file (see `petreld.example.toml`); `--listen ADDR` (repeatable) replaces
-//! the listeners of the file. SIGINT or SIGTERM shut down gracefully.
+//! the listeners of the file; `--metrics ADDR` serves Prometheus metrics at
+//! `http://ADDR/metrics` (like `[metrics] listen`). SIGINT or SIGTERM shut down gracefully.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +23,10 @@ struct Args {
     /// Address to listen on, such as 0.0.0.0:1883. Repeatable; replaces the file's listeners.
     #[arg(short, long, value_name = "ADDR")]
     listen: Vec<SocketAddr>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, such as 127.0.0.1:9090 (overrides
+    /// `[metrics] listen`).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
     /// Log level or filter (error, warn, info, debug, trace, or a tracing filter).
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     log_level: String,
@@ -43,6 +48,9 @@ fn main() -> anyhow::Result<()> {
             .map(|a| ListenerConfig::new(*a))
             .collect();
     }
+    if let Some(addr) = args.metrics {
+        config.metrics.listen = Some(addr);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -58,7 +66,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         )
     })?;
     let broker = Broker::start_with_store(config, store).await?;
-    tracing::info!(version = petrel_broker::VERSION, addrs = ?broker.local_addrs(), "petreld started");
+    tracing::info!(
+        version = petrel_broker::VERSION,
+        addrs = ?broker.local_addrs(),
+        metrics = ?broker.metrics_addr(),
+        "petreld started"
+    );
     wait_for_signal().await?;
     tracing::info!("shutting down");
     broker.shutdown(Duration::from_secs(5)).await;
