@@ -157,6 +157,11 @@ impl Batch {
         &self.ops
     }
 
+    /// The operations, to be changed in place (the writer's cancellations).
+    pub(crate) fn ops_mut(&mut self) -> &mut Vec<Op> {
+        &mut self.ops
+    }
+
     /// Consumes the batch, returning its operations.
     pub fn into_ops(self) -> Vec<Op> {
         self.ops

@@ -2,6 +2,7 @@
 //! group commit).
 
 mod apply;
+mod cancel;
 mod load;
 mod row;
 mod schema;
@@ -121,6 +122,7 @@ pub struct SqliteStore {
     thread: Mutex<Option<JoinHandle<()>>>,
     fault: FaultSwitch,
     transactions: Arc<AtomicU64>,
+    cancelled: Arc<AtomicU64>,
     path: PathBuf,
 }
 
@@ -145,10 +147,12 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(64);
         let fault = FaultSwitch::default();
         let transactions = Arc::new(AtomicU64::new(0));
+        let cancelled = Arc::new(AtomicU64::new(0));
         let writer = Writer {
             conn,
             fault: fault.clone(),
             transactions: transactions.clone(),
+            cancelled: cancelled.clone(),
             max_group: options.max_group.max(1),
             vacuum_every: options.reclaim_every.max(1),
             commits_since_vacuum: 0,
@@ -163,6 +167,7 @@ impl SqliteStore {
             thread: Mutex::new(Some(thread)),
             fault,
             transactions,
+            cancelled,
             path,
         })
     }
@@ -176,6 +181,13 @@ impl SqliteStore {
     /// batches were merged (group commit).
     pub fn transactions(&self) -> u64 {
         self.transactions.load(Ordering::Relaxed)
+    }
+
+    /// Number of queue entries that were never written because the message was
+    /// acknowledged (or dropped) before the group holding its `Enqueue` was written: the
+    /// enqueue, its packet id and its removal cancelled out.
+    pub fn cancelled(&self) -> u64 {
+        self.cancelled.load(Ordering::Relaxed)
     }
 
     /// The switch that injects commit failures (for tests).

@@ -29,6 +29,8 @@ pub(crate) struct Writer {
     pub conn: Connection,
     pub fault: FaultSwitch,
     pub transactions: Arc<AtomicU64>,
+    /// Queue entries cancelled before they were written (see `cancel`).
+    pub cancelled: Arc<AtomicU64>,
     pub max_group: usize,
     pub vacuum_every: u32,
     pub commits_since_vacuum: u32,
@@ -71,7 +73,13 @@ impl Writer {
         }
     }
 
-    fn commit_group(&mut self, group: Vec<Pending>) {
+    fn commit_group(&mut self, mut group: Vec<Pending>) {
+        let mut batches: Vec<&mut Batch> = group.iter_mut().map(|(b, _)| b).collect();
+        let cancelled = super::cancel::cancel_completed(&mut batches);
+        if cancelled > 0 {
+            self.cancelled
+                .fetch_add(cancelled as u64, Ordering::Relaxed);
+        }
         let outcome = self.write_group(&group);
         let results = match outcome {
             Ok(results) => results,
@@ -98,6 +106,13 @@ impl Writer {
         group: &[Pending],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let mut refused: Vec<Option<StoreError>> = vec![None; group.len()];
+        if group.iter().all(|(batch, _)| batch.is_empty()) {
+            // Everything cancelled out: nothing to write, the earlier groups are durable.
+            return match self.fault.current() {
+                Some(e) => Err(e),
+                None => Ok(vec![Ok(()); group.len()]),
+            };
+        }
         loop {
             let tx = self
                 .conn
