@@ -215,6 +215,15 @@ impl Core {
             }
         }
         let commit = (!batch.is_empty()).then(|| self.store.commit(batch));
+        // A QoS 0/1 message is queued for its targets at once, before its commit: online
+        // subscribers get it without waiting for the disk, and a delivery acknowledged
+        // before its enqueue was written is never written (see `crate::persist`).
+        let deliveries = if msg.qos == QoS::ExactlyOnce {
+            deliveries
+        } else {
+            self.queue_deliveries(deliveries, stored);
+            Vec::new()
+        };
         Routed {
             deliveries,
             stored,
@@ -222,9 +231,11 @@ impl Core {
         }
     }
 
-    /// Second half of [`Core::publish_with`]: waits for the commit, then queues the
-    /// message for its targets. Returns false when the commit failed; a message with
-    /// durable targets is then not delivered at all (it was not acknowledged either).
+    /// Second half of [`Core::publish_with`]: waits for the commit, then queues a QoS 2
+    /// message for its targets. Returns false when the commit failed; a QoS 2 message with
+    /// durable targets is then not delivered at all (it was not acknowledged either), a
+    /// QoS 1 one was delivered already (the publisher, not acknowledged, sends it again:
+    /// at least once).
     pub async fn deliver(&self, routed: Routed) -> bool {
         let ok = match routed.commit {
             Some(commit) => match commit.await {
@@ -240,10 +251,21 @@ impl Core {
             self.metrics.dropped(DropReason::StoreFailure, 1);
             return false;
         }
+        self.queue_deliveries(routed.deliveries, routed.stored);
+        ok
+    }
+
+    /// Queues a routed message for its targets; `stored` is its store id, given to the
+    /// durable deliveries.
+    fn queue_deliveries(
+        &self,
+        deliveries: Vec<(Arc<Session>, Delivery, bool)>,
+        stored: Option<u64>,
+    ) {
         let mut dropped = Batch::new();
-        for (session, mut delivery, durable) in routed.deliveries {
+        for (session, mut delivery, durable) in deliveries {
             if durable {
-                delivery.stored = routed.stored;
+                delivery.stored = stored;
             }
             for id in session.enqueue(delivery, &self.config.limits, &self.metrics) {
                 dropped.push(Op::Dequeue {
@@ -253,7 +275,6 @@ impl Core {
             }
         }
         self.forget(dropped);
-        ok
     }
 
     /// Sends a batch to the store without waiting: it is ordered before every later

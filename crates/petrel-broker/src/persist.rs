@@ -1,14 +1,23 @@
 //! Durable session state: converting between the broker's in-memory messages and the
 //! store's records, and rebuilding a session's queue and in-flight window at start-up.
 //!
-//! What the broker writes, and when (see also `Core::publish_with` and the connection's
+//! What the broker writes, and when (see also `Core::route` and the connection's
 //! `persist` batch):
 //! - a QoS 1/2 message routed to a persistent session is enqueued in the store, and the
 //!   PUBACK/PUBREC goes to the publisher only after that commit (an incoming QoS 2 packet
 //!   id is committed in the same batch, so a resent PUBLISH is never routed twice);
-//! - a PUBLISH to a subscriber goes on the wire only after its packet id is committed
-//!   (`MarkSent`), a PUBREL only after `MarkReleased`, a PUBCOMP only after the incoming
-//!   id is forgotten; PUBACK/PUBCOMP from a subscriber removes the message.
+//! - a QoS 0/1 message is queued for its subscribers as soon as its commit has started,
+//!   not after it: a subscriber may get it before the publisher's PUBACK. A crash before
+//!   the commit loses nothing acknowledged (the publisher resends; at least once). A QoS 2
+//!   message is queued only after its commit;
+//! - a QoS 2 PUBLISH to a subscriber goes on the wire only after its packet id is
+//!   committed (`MarkSent`), a PUBREL only after `MarkReleased`, a PUBCOMP only after the
+//!   incoming id is forgotten; PUBCOMP from a subscriber removes the message (`Complete`);
+//! - QoS 1 packet ids (`MarkSent`) and removals after PUBACK (`Dequeue`, by message id)
+//!   go to the store without waiting. The store orders them after the message's
+//!   `Enqueue`; when all three reach its writer before the enqueue was written they
+//!   cancel out and nothing is written (`petrel_store`'s group commit), which is what
+//!   keeps the disk store close to the memory store for online subscribers.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -132,16 +132,20 @@ impl Conn {
     /// An outgoing QoS 1/2 message completed (or was refused by the client).
     pub(super) fn completed(&mut self, packet_id: petrel_codec::PacketId) {
         Metrics::gauge(&self.core.metrics.queued_messages, -1);
-        if let Some((_, qos)) = self.stored.remove(&packet_id) {
-            let op = Op::Complete {
-                client_id: self.client_id.clone(),
-                packet_id,
-            };
+        if let Some((id, qos)) = self.stored.remove(&packet_id) {
             if qos == QoS::ExactlyOnce {
-                self.persist.push(op);
+                self.persist.push(Op::Complete {
+                    client_id: self.client_id.clone(),
+                    packet_id,
+                });
             } else {
-                // QoS 1: losing this only sends the message once more.
-                self.persist_later.push(op);
+                // QoS 1: removed by message id (a primary-key delete, and cancelled with
+                // its enqueue when that was not written yet); losing this only sends the
+                // message once more.
+                self.persist_later.push(Op::Dequeue {
+                    client_id: self.client_id.clone(),
+                    message_id: id,
+                });
             }
         }
     }
