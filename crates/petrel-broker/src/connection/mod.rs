@@ -24,7 +24,7 @@ use tokio::sync::{oneshot, OwnedMutexGuard};
 use tokio::time::Instant;
 
 use crate::core::Core;
-use crate::metrics::Metrics;
+use crate::metrics::{DropReason, Metrics};
 use crate::session::{Delivery, Saved, Session};
 use crate::transport::{ConnRead as OwnedReadHalf, ConnWrite as OwnedWriteHalf, Peer, Stream};
 
@@ -349,6 +349,8 @@ impl Conn {
                 &self.core.metrics.queued_messages,
                 -(state.outgoing.len() as i64),
             );
+            let lost = state.outgoing.len() as u64;
+            self.core.metrics.dropped(DropReason::SessionEnded, lost);
             drop(st);
             self.slot = None;
             return;
