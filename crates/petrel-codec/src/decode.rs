@@ -50,14 +50,21 @@ pub fn decode(
         return Ok(None);
     }
     let frame = buf.split_to(header_len + remaining as usize).freeze();
-    let mut r = Reader::new(frame.slice(header_len..), packet_type);
-    let packet = decode_body(&mut r, first & 0x0F, version)?;
-    r.finish()?;
-    Rules {
+    let mut r = Reader::at(frame, header_len, packet_type);
+    let rules = Rules {
         version,
         check_strings: false,
+    };
+    if packet_type == PacketType::Publish {
+        // The hot packet: its topic is scanned once, while it is read.
+        let (p, wild) = publish(&mut r, first & 0x0F, version)?;
+        r.finish()?;
+        rules.publish(&p, Some(wild))?;
+        return Ok(Some(Packet::Publish(p)));
     }
-    .packet(&packet)?;
+    let packet = decode_body(&mut r, first & 0x0F, version)?;
+    r.finish()?;
+    rules.packet(&packet)?;
     Ok(Some(packet))
 }
 
@@ -92,7 +99,7 @@ fn decode_body(r: &mut Reader, flags: u8, v: ProtocolVersion) -> Result<Packet, 
     Ok(match t {
         PacketType::Connect => Packet::Connect(Box::new(connect(r)?)),
         PacketType::ConnAck => Packet::ConnAck(connack(r, v)?),
-        PacketType::Publish => Packet::Publish(publish(r, flags, v)?),
+        PacketType::Publish => Packet::Publish(publish(r, flags, v)?.0),
         PacketType::PubAck => Packet::PubAck(pub_resp(r, v)?),
         PacketType::PubRec => Packet::PubRec(pub_resp(r, v)?),
         PacketType::PubRel => Packet::PubRel(pub_resp(r, v)?),
@@ -216,16 +223,17 @@ fn connack(r: &mut Reader, v: ProtocolVersion) -> Result<ConnAck, DecodeError> {
     })
 }
 
-fn publish(r: &mut Reader, flags: u8, v: ProtocolVersion) -> Result<Publish, DecodeError> {
+/// A PUBLISH, and whether its topic holds a wildcard (a rule checked after the others).
+fn publish(r: &mut Reader, flags: u8, v: ProtocolVersion) -> Result<(Publish, bool), DecodeError> {
     let qos = QoS::from_u8((flags >> 1) & 0x03).ok_or(DecodeError::InvalidQoS)?;
-    let topic = r.string()?;
+    let (topic, wild) = r.topic()?;
     let packet_id = if qos == QoS::AtMostOnce {
         None
     } else {
         Some(r.packet_id()?)
     };
     let properties = props(r, v)?;
-    Ok(Publish {
+    let p = Publish {
         dup: flags & 0x08 != 0,
         qos,
         retain: flags & 0x01 != 0,
@@ -233,7 +241,8 @@ fn publish(r: &mut Reader, flags: u8, v: ProtocolVersion) -> Result<Publish, Dec
         packet_id,
         properties,
         payload: r.rest(),
-    })
+    };
+    Ok((p, wild))
 }
 
 /// The optional reason code and properties closing DISCONNECT and AUTH (and following the

@@ -4,7 +4,8 @@
 
 use crate::property_codec;
 use crate::{
-    ConnAck, Connect, DecodeError, Packet, PacketType, Properties, ProtocolVersion, QoS, ReasonCode,
+    ConnAck, Connect, DecodeError, Packet, PacketType, Properties, ProtocolVersion, Publish, QoS,
+    ReasonCode,
 };
 
 /// Whether `bytes` holds a wildcard (`+`, `#`) and whether it holds U+0000: one pass
@@ -112,6 +113,24 @@ impl Rules {
         self.props(&c.properties, PacketType::ConnAck)
     }
 
+    /// The rules of a PUBLISH. `wild` tells whether the topic holds a wildcard when the
+    /// decoder already scanned it (and found no U+0000); `None` scans it here.
+    pub(crate) fn publish(self, p: &Publish, wild: Option<bool>) -> Result<(), DecodeError> {
+        if p.dup && p.qos == QoS::AtMostOnce {
+            return Err(DecodeError::DupWithQoS0);
+        }
+        let has_alias = self.version.is_v5() && p.properties.topic_alias().is_some();
+        if !(p.topic.is_empty() && has_alias) {
+            match wild {
+                None => self.topic_name(&p.topic)?,
+                Some(_) if p.topic.is_empty() => return Err(DecodeError::EmptyTopic),
+                Some(true) => return Err(DecodeError::WildcardInTopicName),
+                Some(false) => {}
+            }
+        }
+        self.props(&p.properties, PacketType::Publish)
+    }
+
     /// Checks the content rules of `packet` (CONNECT in its own version).
     pub(crate) fn packet(self, packet: &Packet) -> Result<(), DecodeError> {
         let t = packet.packet_type();
@@ -119,16 +138,7 @@ impl Rules {
         match packet {
             Packet::Connect(c) => self.connect(c),
             Packet::ConnAck(c) => self.connack(c),
-            Packet::Publish(p) => {
-                if p.dup && p.qos == QoS::AtMostOnce {
-                    return Err(DecodeError::DupWithQoS0);
-                }
-                let has_alias = v5 && p.properties.topic_alias().is_some();
-                if !(p.topic.is_empty() && has_alias) {
-                    self.topic_name(&p.topic)?;
-                }
-                self.props(&p.properties, t)
-            }
+            Packet::Publish(p) => self.publish(p, None),
             Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
                 self.reason(r.reason, t)?;
                 self.props(&r.properties, t)

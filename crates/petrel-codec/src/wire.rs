@@ -75,10 +75,22 @@ pub(crate) fn put_field(buf: &mut BytesMut, data: &[u8]) {
 /// Checks that `bytes` is a valid MQTT string (MQTT-1.5.4-1, MQTT-1.5.4-2) and wraps it
 /// without copying.
 pub(crate) fn to_string(bytes: Bytes) -> Result<ByteString, DecodeError> {
-    if bytes.contains(&0) {
+    // Strings are short: a loop without early exit beats a memchr call.
+    if bytes.iter().fold(false, |null, &b| null | (b == 0)) {
         return Err(DecodeError::NullCharacter);
     }
     ByteString::try_from(bytes).map_err(|_| DecodeError::InvalidUtf8)
+}
+
+/// Like [`to_string`] for a topic name, also telling whether it holds a wildcard (checked
+/// later, in the order of the packet rules), with one pass over the bytes.
+pub(crate) fn to_topic(bytes: Bytes) -> Result<(ByteString, bool), DecodeError> {
+    let (wild, null) = crate::validate::scan(&bytes);
+    if null {
+        return Err(DecodeError::NullCharacter);
+    }
+    let s = ByteString::try_from(bytes).map_err(|_| DecodeError::InvalidUtf8)?;
+    Ok((s, wild))
 }
 
 /// A cursor over the body of one packet. Every read checks bounds and fails with
@@ -91,11 +103,12 @@ pub(crate) struct Reader {
 
 impl Reader {
     pub(crate) fn new(buf: Bytes, packet: PacketType) -> Self {
-        Self {
-            buf,
-            pos: 0,
-            packet,
-        }
+        Self::at(buf, 0, packet)
+    }
+
+    /// A reader over `buf` starting at `pos` (past a fixed header, without slicing).
+    pub(crate) fn at(buf: Bytes, pos: usize, packet: PacketType) -> Self {
+        Self { buf, pos, packet }
     }
 
     pub(crate) fn packet(&self) -> PacketType {
@@ -178,6 +191,12 @@ impl Reader {
     pub(crate) fn string(&mut self) -> Result<ByteString, DecodeError> {
         let raw = self.binary()?;
         to_string(raw)
+    }
+
+    /// A topic name, and whether it holds a wildcard (see [`to_topic`]).
+    pub(crate) fn topic(&mut self) -> Result<(ByteString, bool), DecodeError> {
+        let raw = self.binary()?;
+        to_topic(raw)
     }
 
     /// A non-zero packet identifier (MQTT-2.2.1-3).

@@ -443,6 +443,12 @@ fn wildcard_in_topic_name_mqtt_3_3_2_2() {
     // Response Topic is a topic name too.
     let e = err(V5, &[0x30, 9, 0, 1, b'a', 5, 0x08, 0, 2, b'x', b'#']);
     assert_eq!(e, DecodeError::WildcardInTopicName);
+    // The topic is scanned once for both: U+0000 (MQTT-1.5.4-2) is reported first, and a
+    // DUP on QoS 0 (MQTT-3.3.1-2) before the wildcard, as for every other packet rule.
+    let e = err(V3_1_1, &[0x30, 4, 0, 2, b'+', 0]);
+    assert_eq!(e, DecodeError::NullCharacter);
+    let e = err(V3_1_1, &[0x38, 3, 0, 1, b'#']);
+    assert_eq!(e, DecodeError::DupWithQoS0);
 }
 
 #[test]
