@@ -6,68 +6,77 @@ use petrel_codec::{Packet, Property, QoS, ReasonCode};
 use petrel_store::Op;
 use tokio::time::Instant;
 
-use super::{now, reason_text, Conn};
+use super::{reason_text, Conn};
 use crate::metrics::{DropReason, Metrics};
 use crate::session::Delivery;
 
+/// Deliveries handed to the session per lock of the shared queue.
+const PUMP_BATCH: usize = 64;
+
 impl Conn {
     /// Moves queued messages into the session while it can send them at once, and encodes
-    /// everything it wants to send into the write buffer.
+    /// everything it wants to send into the write buffer. `at` is the time of this loop
+    /// turn (one clock read per turn, not per message).
     pub(super) fn pump(&mut self, at: Instant) {
-        if self.session.lock().overflowed && self.server.is_connected() {
-            self.session.lock().overflowed = false;
+        let session = self.session.clone();
+        let mut st = session.lock();
+        if st.overflowed && self.server.is_connected() {
+            st.overflowed = false;
+            drop(st);
             self.protocol_error(ReasonCode::QuotaExceeded, "queue overflow");
+            st = session.lock();
         }
+        drop(st);
         self.drain_transmits();
-        loop {
-            if self.server.queued() == 0 {
-                // Handed over and not sent: dropped by the session (expired, or larger
-                // than the client's Maximum Packet Size, MQTT-3.1.2-25).
-                if let Some(d) = self.pending.take() {
-                    self.unstore(&d);
+        let now = at.into_std();
+        let mut popped = 0;
+        'batches: loop {
+            // A batch of deliveries is handed over under one lock of the shared queue;
+            // nothing below takes that lock again. The batch is bounded so that
+            // publishers on other threads do not wait behind a long encode.
+            let mut st = session.lock();
+            for _ in 0..PUMP_BATCH {
+                if self.server.queued() == 0 {
+                    // Handed over and not sent: dropped by the session (expired, or
+                    // larger than the client's Maximum Packet Size, MQTT-3.1.2-25).
+                    if let Some(d) = self.pending.take() {
+                        self.unstore(&d);
+                    }
                 }
+                if self.pending.is_some() {
+                    break 'batches;
+                }
+                let Some(qos) = st.queue.front().map(|d| d.qos) else {
+                    break 'batches;
+                };
+                if !self.server.ready_for_delivery(qos) {
+                    break 'batches;
+                }
+                let Some(d) = st.queue.pop_front() else {
+                    break 'batches;
+                };
+                st.queued_bytes -= d.msg.cost();
+                popped += 1;
+                if d.msg.expired(at) {
+                    self.core.metrics.dropped(DropReason::Expired, 1);
+                    self.unstore(&d);
+                    continue;
+                }
+                if !self.may_deliver(&d.msg.topic) {
+                    // CHECKLIST 19: ACLs are checked at every delivery.
+                    self.core.metrics.dropped(DropReason::NotAuthorized, 1);
+                    self.unstore(&d);
+                    continue;
+                }
+                let _ = self.server.deliver(now, d.to_outgoing());
+                self.pending = Some(d);
+                self.drain_transmits();
             }
-            if self.pending.is_some() {
-                break;
-            }
-            let Some(d) = self.next_delivery(at) else {
-                break;
-            };
-            self.pending = Some(d.clone());
-            let _ = self.server.deliver(now(), d.to_outgoing());
-            self.drain_transmits();
+        }
+        if popped > 0 {
+            Metrics::gauge(&self.core.metrics.queued_messages, -popped);
         }
         self.count_drops();
-    }
-
-    /// The next queued message the session can send now, skipping expired and no longer
-    /// authorised ones.
-    fn next_delivery(&mut self, at: Instant) -> Option<Delivery> {
-        loop {
-            let d = {
-                let mut st = self.session.lock();
-                let qos = st.queue.front()?.qos;
-                if !self.server.ready_for_delivery(qos) {
-                    return None;
-                }
-                let d = st.queue.pop_front()?;
-                st.queued_bytes -= d.msg.cost();
-                d
-            };
-            Metrics::gauge(&self.core.metrics.queued_messages, -1);
-            if d.msg.expired(at) {
-                self.core.metrics.dropped(DropReason::Expired, 1);
-                self.unstore(&d);
-                continue;
-            }
-            if !self.may_deliver(&d.msg.topic) {
-                // CHECKLIST 19: ACLs are checked at every delivery.
-                self.core.metrics.dropped(DropReason::NotAuthorized, 1);
-                self.unstore(&d);
-                continue;
-            }
-            return Some(d);
-        }
     }
 
     /// Encodes the session's packets, queueing before each the store operation that must
