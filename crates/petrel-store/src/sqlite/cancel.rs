@@ -29,7 +29,8 @@ struct Entry {
 
 /// Removes from `batches` the operations whose net effect is nothing: an `Enqueue` target
 /// whose queue entry is completed (`MarkSent` then `Complete`) or dequeued later in the
-/// same group, with those operations. Returns the number of queue entries cancelled.
+/// same group, with those operations, and a `MarkSent` of an entry written earlier that a
+/// `Dequeue` of the group deletes. Returns the number of queue entries cancelled.
 pub(crate) fn cancel_completed(batches: &mut [&mut Batch]) -> usize {
     let mut entries: HashMap<(ByteString, MessageId), Entry> = HashMap::new();
     // (client, packet id) -> message, for the entries sent in this group.
@@ -74,10 +75,8 @@ pub(crate) fn cancel_completed(batches: &mut [&mut Batch]) -> usize {
                     packet_id,
                 } => {
                     let key = (client_id.clone(), *message_id);
-                    if let Some(entry) = entries.get_mut(&key) {
-                        entry.marks.push((b, i));
-                        sent.insert((client_id.clone(), packet_id.get()), *message_id);
-                    }
+                    entries.entry(key).or_default().marks.push((b, i));
+                    sent.insert((client_id.clone(), packet_id.get()), *message_id);
                 }
                 Op::Complete {
                     client_id,
@@ -92,9 +91,21 @@ pub(crate) fn cancel_completed(batches: &mut [&mut Batch]) -> usize {
                     message_id,
                 } => {
                     let key = (client_id.clone(), *message_id);
-                    if finish(key, &mut entries, (b, i), &mut drop_ops) {
-                        sent.retain(|(c, _), m| !(c == client_id && m == message_id));
+                    let earlier = entries.get(&key).map(|e| e.enqueue.is_none());
+                    match earlier {
+                        None => continue,
+                        Some(true) => {
+                            // Enqueued by an earlier group: the row is deleted, so setting
+                            // its packet id in the same transaction is pointless.
+                            if let Some(entry) = entries.remove(&key) {
+                                drop_ops.extend(entry.marks);
+                            }
+                        }
+                        Some(false) => {
+                            finish(key, &mut entries, (b, i), &mut drop_ops);
+                        }
                     }
+                    sent.retain(|(c, _), m| !(c == client_id && m == message_id));
                 }
                 Op::MarkReleased {
                     client_id,
@@ -118,7 +129,7 @@ pub(crate) fn cancel_completed(batches: &mut [&mut Batch]) -> usize {
             }
         }
     }
-    if cancelled == 0 {
+    if drop_ops.is_empty() {
         return 0;
     }
     let mut by_enqueue: HashMap<At, Vec<ByteString>> = HashMap::new();
@@ -223,6 +234,21 @@ mod tests {
         assert_eq!(n, 1);
         assert!(ops[0].is_empty() && ops[1].is_empty());
         assert_eq!(ops[2], vec![sent("a", 1, 5), complete("a", 5)]);
+    }
+
+    #[test]
+    fn packet_id_of_an_earlier_entry_removed_in_the_group_is_not_written() {
+        let dequeue = Op::Dequeue {
+            client_id: "a".into(),
+            message_id: 1,
+        };
+        let (n, ops) = run(vec![
+            Batch::from_iter([sent("a", 1, 5), sent("a", 2, 6)]),
+            dequeue.clone().into(),
+        ]);
+        assert_eq!(n, 0, "message 1 was written earlier: its removal stays");
+        assert_eq!(ops[0], vec![sent("a", 2, 6)]);
+        assert_eq!(ops[1], vec![dequeue]);
     }
 
     #[test]
