@@ -21,10 +21,11 @@
 //! speed, and the `concurrent` benchmark measures match throughput while a writer thread
 //! subscribes and unsubscribes in a loop.
 
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::intern::StrHasherBuilder;
+use crate::name::level_spans;
 use crate::{MatchParams, Matches, SubscriptionIndex, SubscriptionOptions, TopicFilter, TopicName};
 
 /// Default number of literal shards.
@@ -72,9 +73,12 @@ impl<K: Clone + Eq + Hash> SharedSubscriptionIndex<K> {
         }
     }
 
-    /// The literal shard for names or filters starting with these levels.
-    fn shard(&self, first: &str, second: Option<&str>) -> &RwLock<SubscriptionIndex<K>> {
-        let i = self.hasher.hash_one((first, second)) as usize % self.shards.len();
+    /// The literal shard for names or filters starting with `prefix`: their first two
+    /// levels (or only level) and the `/` between them, hashed in one go.
+    fn shard(&self, prefix: &str) -> &RwLock<SubscriptionIndex<K>> {
+        let mut h = self.hasher.build_hasher();
+        h.write(prefix.as_bytes());
+        let i = h.finish() as usize % self.shards.len();
         &self.shards[i]
     }
 
@@ -82,7 +86,10 @@ impl<K: Clone + Eq + Hash> SharedSubscriptionIndex<K> {
         let mut levels = filter.levels();
         match (levels.next(), levels.next()) {
             (Some("+" | "#"), _) | (_, Some("+" | "#")) | (None, _) => &self.wildcard,
-            (Some(first), second) => self.shard(first, second),
+            (Some(first), second) => {
+                let len = first.len() + second.map_or(0, |s| 1 + s.len());
+                self.shard(filter.as_str().get(..len).unwrap_or_default())
+            }
         }
     }
 
@@ -120,10 +127,13 @@ impl<K: Clone + Eq + Hash> SharedSubscriptionIndex<K> {
     /// Matches `topic` into `out` (cleared first); see [`SubscriptionIndex::matches`].
     pub fn matches(&self, topic: &TopicName, params: &MatchParams<'_, K>, out: &mut Matches<K>) {
         out.clear();
-        let mut levels = topic.levels();
-        let first = levels.next().unwrap_or("");
-        read(self.shard(first, levels.next())).collect(topic, params, out);
-        read(&self.wildcard).collect(topic, params, out);
+        // Split once for both shards; the prefix ends with the second level.
+        out.spans.clear();
+        level_spans(topic.as_str(), &mut out.spans);
+        let end = out.spans.get(1).or(out.spans.first()).map_or(0, |s| s.1);
+        let prefix = topic.as_str().get(..end as usize).unwrap_or_default();
+        read(self.shard(prefix)).collect_split(topic, params, out);
+        read(&self.wildcard).collect_split(topic, params, out);
     }
 
     /// Number of subscriptions (takes each shard's read lock in turn).

@@ -25,7 +25,7 @@ macro_rules! validated_conversions {
 
             /// The `/`-separated levels, empty levels included (`/a/` has three).
             pub fn levels(&self) -> crate::name::Levels<'_> {
-                self.0.split('/')
+                crate::name::Levels::new(&self.0)
             }
 
             /// Number of levels (one more than the number of `/`).

@@ -60,8 +60,11 @@ impl<K> core::fmt::Debug for MatchParams<'_, K> {
 pub struct Matches<K> {
     pub(crate) direct: Vec<Matched<K>>,
     pub(crate) shared: Vec<Matched<K>>,
+    /// Interned level ids of the topic in the index being walked, looked up on demand.
     pub(crate) levels: Vec<u32>,
     pub(crate) stack: Vec<(u32, u32)>,
+    /// Byte ranges of the topic's levels: the topic is split once per match.
+    pub(crate) spans: Vec<(u32, u32)>,
 }
 
 impl<K> Default for Matches<K> {
@@ -71,6 +74,7 @@ impl<K> Default for Matches<K> {
             shared: Vec::new(),
             levels: Vec::new(),
             stack: Vec::new(),
+            spans: Vec::new(),
         }
     }
 }

@@ -10,8 +10,54 @@ use crate::TopicError;
 /// Longest topic name or filter the protocol can carry, in bytes (MQTT-4.7.3-3).
 pub const MAX_TOPIC_LEN: usize = 65_535;
 
-/// Iterator over the `/`-separated levels of a topic name or filter.
-pub type Levels<'a> = core::str::Split<'a, char>;
+/// Iterator over the `/`-separated levels of a topic name or filter, empty levels
+/// included. A byte loop: levels are a few bytes long, too short for `memchr` to pay.
+#[derive(Debug, Clone)]
+pub struct Levels<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> Levels<'a> {
+    pub(crate) fn new(s: &'a str) -> Self {
+        Self { rest: Some(s) }
+    }
+}
+
+impl<'a> Iterator for Levels<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.rest?;
+        match s.bytes().position(|b| b == b'/') {
+            Some(i) => {
+                // `/` is ASCII, so both sides are on character boundaries.
+                let (level, tail) = s.split_at(i);
+                self.rest = tail.get(1..);
+                Some(level)
+            }
+            None => {
+                self.rest = None;
+                Some(s)
+            }
+        }
+    }
+}
+
+impl core::iter::FusedIterator for Levels<'_> {}
+
+/// Appends the byte ranges of the levels of `s` to `out` (split once, reused by every
+/// index a match visits).
+pub(crate) fn level_spans(s: &str, out: &mut Vec<(u32, u32)>) {
+    let mut start = 0u32;
+    for (i, b) in s.bytes().enumerate() {
+        if b == b'/' {
+            out.push((start, i as u32));
+            start = i as u32 + 1;
+        }
+    }
+    out.push((start, s.len() as u32));
+}
 
 /// A validated MQTT topic name: non-empty, at most 65,535 bytes, no U+0000, no `+` or `#`.
 ///
@@ -109,5 +155,27 @@ impl fmt::Debug for TopicName {
 impl fmt::Display for TopicName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{level_spans, Levels};
+
+    /// Levels are what `split('/')` gives, empty levels included (section 4.7.1.1: `/`
+    /// separates levels, and a leading, trailing or doubled `/` makes an empty level).
+    #[test]
+    fn levels_and_spans_agree_with_split_section_4_7_1_1() {
+        for s in ["a", "/", "//", "a/", "/a", "a//b", "a/bc/def", "", "é/ü/x"] {
+            let want: Vec<&str> = s.split('/').collect();
+            assert_eq!(Levels::new(s).collect::<Vec<_>>(), want, "{s:?}");
+            let mut spans = Vec::new();
+            level_spans(s, &mut spans);
+            let got: Vec<&str> = spans
+                .iter()
+                .map(|&(a, b)| &s[a as usize..b as usize])
+                .collect();
+            assert_eq!(got, want, "{s:?}");
+        }
     }
 }

@@ -5,10 +5,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::entries::EntryList;
 use crate::intern::NIL;
+use crate::name::level_spans;
 use crate::trie::{Trie, ROOT};
 use crate::{
     MatchParams, Matched, Matches, ShareChoice, SubscriptionOptions, TopicFilter, TopicName,
 };
+
+/// A level of the topic not looked up yet (interned ids are far below it).
+const UNSEEN: u32 = u32::MAX - 3;
 
 /// A shared-subscription group at one filter.
 #[derive(Debug)]
@@ -195,15 +199,31 @@ impl<K: Clone + Eq + Hash> SubscriptionIndex<K> {
 
     /// Like [`SubscriptionIndex::matches`] but appends to `out` without clearing it.
     pub fn collect(&self, topic: &TopicName, params: &MatchParams<'_, K>, out: &mut Matches<K>) {
+        out.spans.clear();
+        level_spans(topic.as_str(), &mut out.spans);
+        self.collect_split(topic, params, out);
+    }
+
+    /// [`SubscriptionIndex::collect`] with `out.spans` already holding the topic's levels.
+    /// A level is interned only when the walk reaches a node with literal children at its
+    /// depth, so branches that end early cost no look-up.
+    pub(crate) fn collect_split(
+        &self,
+        topic: &TopicName,
+        params: &MatchParams<'_, K>,
+        out: &mut Matches<K>,
+    ) {
         let Matches {
             direct,
             shared,
             levels,
             stack,
+            spans,
         } = out;
+        let text = topic.as_str();
         levels.clear();
-        levels.extend(topic.levels().map(|l| self.trie.lookup_level(l)));
-        let depth_end = levels.len() as u32;
+        levels.resize(spans.len(), UNSEEN);
+        let depth_end = spans.len() as u32;
         let sys = topic.is_sys();
         stack.clear();
         stack.push((ROOT, 0));
@@ -221,7 +241,23 @@ impl<K: Clone + Eq + Hash> SubscriptionIndex<K> {
             if wild && node.plus != NIL {
                 stack.push((node.plus, depth + 1));
             }
-            let atom = levels.get(depth as usize).copied().unwrap_or(NIL);
+            if node.first_child == NIL {
+                continue;
+            }
+            let d = depth as usize;
+            let atom = match levels.get(d).copied() {
+                Some(UNSEEN) => {
+                    let (start, end) = spans.get(d).copied().unwrap_or_default();
+                    let level = text.get(start as usize..end as usize).unwrap_or_default();
+                    let atom = self.trie.lookup_level(level);
+                    if let Some(slot) = levels.get_mut(d) {
+                        *slot = atom;
+                    }
+                    atom
+                }
+                Some(atom) => atom,
+                None => NIL,
+            };
             let child = self.trie.child(id, atom);
             if child != NIL {
                 stack.push((child, depth + 1));
