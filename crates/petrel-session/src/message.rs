@@ -61,6 +61,23 @@ impl Message {
         }
     }
 
+    /// The PUBLISH for this message, taking its parts (MQTT 3: without properties).
+    pub(crate) fn into_publish(self, packet_id: Option<PacketId>, dup: bool, v5: bool) -> Publish {
+        Publish {
+            dup,
+            qos: self.qos,
+            retain: self.retain,
+            topic: self.topic,
+            packet_id,
+            properties: if v5 {
+                self.properties
+            } else {
+                Properties::new()
+            },
+            payload: self.payload,
+        }
+    }
+
     pub(crate) fn to_publish(&self, packet_id: Option<PacketId>, dup: bool, v5: bool) -> Publish {
         Publish {
             dup,
@@ -124,7 +141,12 @@ impl OutgoingMessage {
     /// The message as it must be sent at `now`: the Message Expiry Interval rewritten to the
     /// time remaining (section 3.3.2.3.3), rounded up.
     pub fn message_at(&self, now: Instant) -> Message {
-        let mut m = self.message.clone();
+        self.clone().into_message_at(now)
+    }
+
+    /// [`Self::message_at`] without copying the message.
+    pub fn into_message_at(self, now: Instant) -> Message {
+        let mut m = self.message;
         if let Some(at) = self.expires_at {
             let left = at.saturating_duration_since(now);
             let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);

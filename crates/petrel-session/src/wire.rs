@@ -86,15 +86,22 @@ pub(crate) fn strip_problem_info(p: &mut Packet) {
     props.remove(petrel_codec::PropertyId::UserProperty);
 }
 
-/// Encodes packets pulled from `next` into `buf`; returns how many were written.
+/// Encodes packets pulled from `next` into `buf`; returns how many were written. With
+/// `trusted_publish`, PUBLISH packets are written without checking their content again
+/// (`Packet::encode_trusted`): the server builds them from messages whose topic and
+/// properties were checked when they arrived.
 pub(crate) fn encode_all(
     version: ProtocolVersion,
     buf: &mut BytesMut,
+    trusted_publish: bool,
     mut next: impl FnMut() -> Option<Packet>,
 ) -> Result<usize, EncodeError> {
     let mut n = 0;
     while let Some(p) = next() {
-        p.encode(version, buf)?;
+        match &p {
+            Packet::Publish(_) if trusted_publish => p.encode_trusted(version, buf)?,
+            _ => p.encode(version, buf)?,
+        }
         n += 1;
     }
     Ok(n)

@@ -335,7 +335,7 @@ impl ClientSession {
     /// Encodes every packet ready to go into `buf`.
     pub fn encode_transmits(&mut self, buf: &mut BytesMut) -> Result<usize, EncodeError> {
         let version = self.config.version;
-        crate::wire::encode_all(version, buf, || self.poll_transmit())
+        crate::wire::encode_all(version, buf, false, || self.poll_transmit())
     }
 
     /// The next event for the application.

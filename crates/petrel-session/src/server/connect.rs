@@ -317,7 +317,7 @@ impl ServerSession {
         self.phase = Phase::Connected;
         self.timer.set_keep_alive(now, keep_alive);
         if let Some(p) = self.held.take() {
-            if self.dispatch(now, p).is_err() {
+            if self.dispatch(now, p, false).is_err() {
                 return Ok(());
             }
         }

@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use petrel_codec::{
-    Disconnect, Packet, PacketId, Properties, PubResp, Publish, QoS, ReasonCode, SubAck, Subscribe,
-    UnsubAck, Unsubscribe,
+    Disconnect, Packet, PacketId, Properties, Property, PubResp, Publish, QoS, ReasonCode, SubAck,
+    Subscribe, UnsubAck, Unsubscribe,
 };
 
 use super::{Phase, ServerEvent, ServerSession, SubscribeRequest};
@@ -46,7 +46,15 @@ pub(super) fn too_many_user_properties() -> ProtocolViolation {
 }
 
 impl ServerSession {
-    pub(super) fn dispatch(&mut self, now: Instant, p: Packet) -> Result<(), SessionError> {
+    /// Handles one packet from the client. `decoded` says it came from the codec's
+    /// decoder here, so the rules the decoder enforces (topic names and Response Topics
+    /// without wildcards, MQTT-3.3.2-2) need no second look.
+    pub(super) fn dispatch(
+        &mut self,
+        now: Instant,
+        p: Packet,
+        decoded: bool,
+    ) -> Result<(), SessionError> {
         let r = match self.phase {
             Phase::Closed => return Err(SessionError::Closed),
             Phase::AwaitConnect => match p {
@@ -72,7 +80,7 @@ impl ServerSession {
             },
             Phase::Connected => {
                 self.timer.on_receive(now);
-                self.on_packet(p)
+                self.on_packet(p, decoded)
             }
         };
         r.map_err(|v| {
@@ -84,7 +92,7 @@ impl ServerSession {
         })
     }
 
-    fn on_packet(&mut self, p: Packet) -> Result<(), ProtocolViolation> {
+    fn on_packet(&mut self, p: Packet, decoded: bool) -> Result<(), ProtocolViolation> {
         if user_properties(&p) > self.config.max_user_properties {
             return Err(too_many_user_properties());
         }
@@ -95,7 +103,7 @@ impl ServerSession {
                     "second CONNECT",
                 ))
             }
-            Packet::Publish(p) => return self.on_publish(p),
+            Packet::Publish(p) => return self.on_publish(p, decoded),
             Packet::PubAck(r) => {
                 let o = self.out.on_puback(&r)?;
                 self.on_ack_outcome(o);
@@ -173,28 +181,34 @@ impl ServerSession {
         }
     }
 
-    fn on_publish(&mut self, mut p: Publish) -> Result<(), ProtocolViolation> {
+    fn on_publish(&mut self, mut p: Publish, decoded: bool) -> Result<(), ProtocolViolation> {
         if self.version.is_v5() {
             self.in_alias.resolve(&mut p)?;
         }
-        if !is_valid_topic_name(&p.topic) {
+        // A decoded topic is not empty (or was an alias, now resolved to a topic that was
+        // checked when the alias was set) and has no wildcard.
+        if !decoded && !is_valid_topic_name(&p.topic) {
             return Err(ProtocolViolation::new(
                 ReasonCode::TopicNameInvalid,
                 Some("MQTT-3.3.2-2"),
                 "invalid topic name in PUBLISH",
             ));
         }
-        if p.topic.split('/').count() > self.config.max_topic_levels {
+        // A byte count: `split('/')` searches with memchr level by level.
+        let levels = p.topic.bytes().filter(|&b| b == b'/').count() + 1;
+        if levels > self.config.max_topic_levels {
             return Err(ProtocolViolation::new(
                 ReasonCode::TopicNameInvalid,
                 None,
                 "more topic levels than the server allows",
             ));
         }
-        if p.properties
-            .response_topic()
-            .is_some_and(|t| !is_valid_topic_name(&t))
-        {
+        let bad_response_topic = !decoded
+            && p.properties
+                .0
+                .iter()
+                .any(|prop| matches!(prop, Property::ResponseTopic(t) if !is_valid_topic_name(t)));
+        if bad_response_topic {
             return Err(ProtocolViolation::new(
                 ReasonCode::TopicNameInvalid,
                 Some("MQTT-3.3.2-14"),

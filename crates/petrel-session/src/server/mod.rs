@@ -390,7 +390,7 @@ impl ServerSession {
         if self.phase == Phase::Closed {
             return Err(SessionError::Closed);
         }
-        self.dispatch(now, packet)
+        self.dispatch(now, packet, false)
     }
 
     fn process_rx(&mut self, now: Instant) -> Result<(), SessionError> {
@@ -419,7 +419,7 @@ impl ServerSession {
                 self.rx.next(self.version, max)
             };
             match decoded {
-                Ok(Some(p)) => self.dispatch(now, p)?,
+                Ok(Some(p)) => self.dispatch(now, p, true)?,
                 Ok(None) => break,
                 Err(v) => return Err(self.violation(v).into()),
             }
@@ -472,9 +472,11 @@ impl ServerSession {
     }
 
     /// Encodes every packet ready to go into `buf` (see [`Self::poll_transmit`]).
+    /// PUBLISH packets are built from delivered messages, whose topic and properties are
+    /// not checked again (see [`Self::deliver`]); every other packet is.
     pub fn encode_transmits(&mut self, buf: &mut BytesMut) -> Result<usize, EncodeError> {
         let version = self.version;
-        crate::wire::encode_all(version, buf, || self.poll_transmit())
+        crate::wire::encode_all(version, buf, true, || self.poll_transmit())
     }
 
     /// Answers a QoS 1/2 PUBLISH (PUBACK or PUBREC) with `reason` (MQTT 5; for MQTT 3 any

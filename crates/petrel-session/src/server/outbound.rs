@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use petrel_codec::{Packet, PacketId, PubResp, Publish, QoS};
+use petrel_codec::{Packet, PacketId, PropertyId, PubResp, Publish, QoS};
 
 use super::{Phase, ServerSession};
 use crate::alias::{AliasPlan, OutboundAliases};
@@ -31,6 +31,14 @@ impl ServerSession {
     /// the writer pulls it (`poll_transmit`) and, for QoS 1/2, until the in-flight window
     /// has room. The broker sets the QoS (the minimum of the publication and the
     /// subscription), the RETAIN flag and subscription identifiers.
+    ///
+    /// The message's topic must be a valid topic name and its properties valid PUBLISH
+    /// properties, as they are in every message of a [`ServerEvent::Publish`] and in a
+    /// will: the PUBLISH built from it is written without checking them again
+    /// (`Packet::encode_trusted`, which checks them in debug builds). This saves a scan
+    /// of the topic per subscriber.
+    ///
+    /// [`ServerEvent::Publish`]: super::ServerEvent::Publish
     pub fn deliver(&mut self, now: Instant, msg: OutgoingMessage) -> DeliverOutcome {
         self.now = now;
         if msg.is_expired(now) {
@@ -109,7 +117,8 @@ impl ServerSession {
                         return Some(Packet::PubRel(PubResp::new(e.packet_id)));
                     }
                     OutState::Published => {
-                        match self.build_publish(&e.message, Some(e.packet_id), e.transmitted) {
+                        let m = e.message.clone();
+                        match self.build_publish(m, Some(e.packet_id), e.transmitted) {
                             Some(p) => return Some(Packet::Publish(p)),
                             None => self.drop_in_flight(e.packet_id),
                         }
@@ -123,9 +132,10 @@ impl ServerSession {
             if qos != QoS::AtMostOnce && self.out.sent_count() >= self.window() {
                 return None;
             }
-            let m = self.queue.pop_front()?.message_at(self.now);
+            let m = self.queue.pop_front()?.into_message_at(self.now);
             if qos == QoS::AtMostOnce {
-                match self.build_publish(&m, None, false) {
+                // Nothing is kept: the message's parts move into the PUBLISH.
+                match self.build_publish(m, None, false) {
                     Some(p) => return Some(Packet::Publish(p)),
                     None => continue,
                 }
@@ -134,7 +144,7 @@ impl ServerSession {
                 self.counters.dropped_queue_full += 1;
                 continue;
             };
-            match self.build_publish(&m, Some(id), false) {
+            match self.build_publish(m.clone(), Some(id), false) {
                 Some(p) => {
                     let e = InFlight {
                         packet_id: id,
@@ -159,24 +169,37 @@ impl ServerSession {
 
     /// Builds the PUBLISH for `m` with an alias when the policy gives one, within the
     /// client's Maximum Packet Size (MQTT-3.1.2-24); `None` (counted) when it cannot fit.
-    fn build_publish(&mut self, m: &Message, id: Option<PacketId>, dup: bool) -> Option<Publish> {
+    /// Sizes come from `Publish::encoded_len`, which builds no `Packet`.
+    fn build_publish(&mut self, m: Message, id: Option<PacketId>, dup: bool) -> Option<Publish> {
         let v5 = self.version.is_v5();
         let max = usize::try_from(self.client_max_packet).unwrap_or(usize::MAX);
-        let base = m.to_publish(id, dup, v5);
+        let version = self.version;
+        let fits = |p: &Publish| p.encoded_len(version).is_ok_and(|l| l <= max);
         let plan = if v5 {
             self.out_alias.plan(&m.topic)
         } else {
             AliasPlan::None
         };
-        let mut p = base.clone();
-        OutboundAliases::apply(plan, &mut p);
-        let len = |p: &Publish| Packet::Publish(p.clone()).encoded_len(self.version).ok();
-        if len(&p).is_some_and(|l| l <= max) {
-            self.out_alias.commit(&m.topic, plan);
-            return Some(p);
-        }
-        if plan != AliasPlan::None && len(&base).is_some_and(|l| l <= max) {
-            return Some(base);
+        let mut p = m.into_publish(id, dup, v5);
+        if plan == AliasPlan::None {
+            if fits(&p) {
+                self.out_alias.commit(&p.topic, plan);
+                return Some(p);
+            }
+        } else {
+            let topic = p.topic.clone();
+            OutboundAliases::apply(plan, &mut p);
+            if fits(&p) {
+                self.out_alias.commit(&topic, plan);
+                return Some(p);
+            }
+            // Without the alias (a new alias carries the full topic, so this only helps
+            // when the alias property itself was too much).
+            p.topic = topic;
+            p.properties.remove(PropertyId::TopicAlias);
+            if fits(&p) {
+                return Some(p);
+            }
         }
         self.counters.dropped_too_large += 1;
         None
