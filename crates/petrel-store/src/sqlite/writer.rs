@@ -157,6 +157,11 @@ impl Writer {
 
     /// Returns free pages to the file system and keeps the write-ahead log short.
     fn reclaim(&mut self) {
+        tracing::debug!(
+            transactions = self.transactions.load(Ordering::Relaxed),
+            cancelled = self.cancelled.load(Ordering::Relaxed),
+            "store: reclaiming space"
+        );
         let free: i64 = self
             .conn
             .query_row("PRAGMA freelist_count", [], |r| r.get(0))
