@@ -13,6 +13,13 @@ use anyhow::Context;
 use clap::Parser;
 use petrel_broker::{Broker, Config, ListenerConfig};
 
+/// jemalloc instead of the system allocator: glibc's malloc kept the memory of closed
+/// connections in its per-thread arenas (57 MB held for 63 KB in use after 10k idle
+/// connections closed); jemalloc's background thread returns freed pages to the system
+/// within its decay time even when the broker is idle afterwards (issue 8).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Petrel MQTT broker (MQTT 3.1, 3.1.1 and 5.0).
 #[derive(Debug, Parser)]
 #[command(name = "petreld", version, about)]
@@ -34,9 +41,15 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Purging freed memory on a background thread rather than on the next allocation: an
+    // idle broker gives back what a burst of connections used.
+    let background_purge = tikv_jemalloc_ctl::background_thread::write(true);
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
         .with_context(|| format!("invalid --log-level {:?}", args.log_level))?;
     tracing_subscriber::fmt().with_env_filter(filter).init();
+    if let Err(e) = background_purge {
+        tracing::warn!(error = %e, "cannot start the allocator's background purging");
+    }
     let mut config = match &args.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
