@@ -248,7 +248,10 @@ impl Core {
             None => true,
         };
         if !ok && routed.stored.is_some() {
-            self.metrics.dropped(DropReason::StoreFailure, 1);
+            // Only a QoS 2 message is still held back here (QoS 0/1 went out at routing).
+            if !routed.deliveries.is_empty() {
+                self.metrics.dropped(DropReason::StoreFailure, 1);
+            }
             return false;
         }
         self.queue_deliveries(routed.deliveries, routed.stored);
