@@ -174,6 +174,13 @@ async fn counters_move_by_what_clients_did() {
     assert_eq!(d("petrel_messages_sent_total{qos=\"0\"}"), 1.0);
     assert_eq!(d("petrel_messages_sent_total{qos=\"1\"}"), 1.0);
     assert_eq!(d("petrel_messages_sent_total{qos=\"2\"}"), 1.0);
+    // Payloads in: "zero"; "one", "lost", "kept", "no"; "two". Out: "zero", "one", "two".
+    assert_eq!(d("petrel_payload_bytes_received_total{qos=\"0\"}"), 4.0);
+    assert_eq!(d("petrel_payload_bytes_received_total{qos=\"1\"}"), 13.0);
+    assert_eq!(d("petrel_payload_bytes_received_total{qos=\"2\"}"), 3.0);
+    assert_eq!(d("petrel_payload_bytes_sent_total{qos=\"0\"}"), 4.0);
+    assert_eq!(d("petrel_payload_bytes_sent_total{qos=\"1\"}"), 3.0);
+    assert_eq!(d("petrel_payload_bytes_sent_total{qos=\"2\"}"), 3.0);
     assert_eq!(
         d("petrel_messages_dropped_total{reason=\"no_subscribers\"}"),
         1.0

@@ -49,7 +49,7 @@ impl Conn {
     }
 
     async fn on_publish(&mut self, m: SessionMessage, ack: Option<PendingAck>) {
-        self.core.metrics.received(m.qos);
+        self.core.metrics.received(m.qos, m.payload.len());
         let v5 = self.server.version().is_v5();
         let mut reason = ReasonCode::Success;
         let mut routed = None;

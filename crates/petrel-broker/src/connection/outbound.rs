@@ -87,7 +87,7 @@ impl Conn {
         while let Some(mut packet) = self.server.poll_transmit() {
             match &mut packet {
                 Packet::Publish(p) => {
-                    self.core.metrics.sent(p.qos);
+                    self.core.metrics.sent(p.qos, p.payload.len());
                     if let (Some(pid), false) = (p.packet_id, p.dup) {
                         // A first transmission is the message just handed over.
                         Metrics::gauge(&self.core.metrics.queued_messages, 1);

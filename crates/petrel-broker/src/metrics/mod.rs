@@ -83,6 +83,10 @@ pub struct Metrics {
     pub messages_received: [AtomicU64; 3],
     /// PUBLISH packets sent to clients (resends included), by QoS.
     pub messages_sent: [AtomicU64; 3],
+    /// Payload bytes of the PUBLISH packets received, by QoS.
+    pub payload_received: [AtomicU64; 3],
+    /// Payload bytes of the PUBLISH packets sent, by QoS.
+    pub payload_sent: [AtomicU64; 3],
     /// Bytes read from client sockets.
     pub bytes_received: AtomicU64,
     /// Bytes written to client sockets.
@@ -120,6 +124,10 @@ pub struct MetricsSnapshot {
     pub received_by_qos: [u64; 3],
     /// See [`Metrics::messages_sent`].
     pub sent_by_qos: [u64; 3],
+    /// See [`Metrics::payload_received`].
+    pub payload_received_by_qos: [u64; 3],
+    /// See [`Metrics::payload_sent`].
+    pub payload_sent_by_qos: [u64; 3],
     /// See [`Metrics::bytes_received`].
     pub bytes_received: u64,
     /// See [`Metrics::bytes_sent`].
@@ -168,14 +176,16 @@ impl Metrics {
         gauge.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Counts a PUBLISH received from a client.
-    pub(crate) fn received(&self, qos: QoS) {
+    /// Counts a PUBLISH received from a client, with `payload` bytes.
+    pub(crate) fn received(&self, qos: QoS, payload: usize) {
         Self::add(&self.messages_received[qos as usize], 1);
+        Self::add(&self.payload_received[qos as usize], payload as u64);
     }
 
-    /// Counts a PUBLISH sent to a client.
-    pub(crate) fn sent(&self, qos: QoS) {
+    /// Counts a PUBLISH sent to a client, with `payload` bytes.
+    pub(crate) fn sent(&self, qos: QoS, payload: usize) {
         Self::add(&self.messages_sent[qos as usize], 1);
+        Self::add(&self.payload_sent[qos as usize], payload as u64);
     }
 
     /// Counts `n` messages dropped for `reason`.
@@ -196,6 +206,8 @@ impl Metrics {
             messages_sent: sent_by_qos.iter().sum(),
             received_by_qos,
             sent_by_qos,
+            payload_received_by_qos: self.payload_received.each_ref().map(r),
+            payload_sent_by_qos: self.payload_sent.each_ref().map(r),
             bytes_received: r(&self.bytes_received),
             bytes_sent: r(&self.bytes_sent),
             messages_dropped: reason(DropReason::QueueFull) + reason(DropReason::TooLarge),
@@ -232,10 +244,10 @@ mod tests {
     #[test]
     fn snapshot_totals_add_up() {
         let m = Metrics::default();
-        m.received(QoS::AtMostOnce);
-        m.received(QoS::ExactlyOnce);
-        m.received(QoS::ExactlyOnce);
-        m.sent(QoS::AtLeastOnce);
+        m.received(QoS::AtMostOnce, 10);
+        m.received(QoS::ExactlyOnce, 1);
+        m.received(QoS::ExactlyOnce, 2);
+        m.sent(QoS::AtLeastOnce, 5);
         m.dropped(DropReason::QueueFull, 2);
         m.dropped(DropReason::TooLarge, 1);
         m.dropped(DropReason::Expired, 4);
@@ -244,6 +256,8 @@ mod tests {
         assert_eq!(s.received_by_qos, [1, 0, 2]);
         assert_eq!(s.messages_received, 3);
         assert_eq!(s.sent_by_qos, [0, 1, 0]);
+        assert_eq!(s.payload_received_by_qos, [10, 0, 3]);
+        assert_eq!(s.payload_sent_by_qos, [0, 5, 0]);
         assert_eq!(s.messages_sent, 1);
         assert_eq!(s.messages_dropped, 3);
         assert_eq!(s.messages_expired, 4);

@@ -123,6 +123,22 @@ pub(crate) fn render(m: &MetricsSnapshot, s: &State) -> String {
     for (qos, n) in QOS.iter().zip(m.sent_by_qos) {
         o.sample("messages_sent_total", &[("qos", qos)], n);
     }
+    o.family(
+        "payload_bytes_received_total",
+        "counter",
+        "Payload bytes of the PUBLISH packets received, by QoS.",
+    );
+    for (qos, n) in QOS.iter().zip(m.payload_received_by_qos) {
+        o.sample("payload_bytes_received_total", &[("qos", qos)], n);
+    }
+    o.family(
+        "payload_bytes_sent_total",
+        "counter",
+        "Payload bytes of the PUBLISH packets sent, by QoS.",
+    );
+    for (qos, n) in QOS.iter().zip(m.payload_sent_by_qos) {
+        o.sample("payload_bytes_sent_total", &[("qos", qos)], n);
+    }
     o.counter(
         "bytes_received_total",
         "Bytes read from client connections.",
