@@ -1,11 +1,11 @@
 //! The application message as it travels through the broker: built once per PUBLISH,
 //! shared by reference between every subscriber queue (the payload is never copied).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
-use petrel_codec::{Properties, PropertyId, QoS};
+use petrel_codec::{Packet, Properties, PropertyId, ProtocolVersion, Publish, QoS};
 use tokio::time::Instant;
 
 /// One published message.
@@ -26,6 +26,8 @@ pub(crate) struct Message {
     pub expires_at: Option<Instant>,
     /// Client id of the publisher, for No Local; `None` for broker messages.
     pub origin: Option<ByteString>,
+    /// The MQTT 3 QoS 0 PUBLISH of this message, by RETAIN flag: see [`Self::v3_qos0`].
+    v3_qos0: [OnceLock<Option<Bytes>>; 2],
 }
 
 impl Message {
@@ -61,7 +63,33 @@ impl Message {
             properties,
             expires_at,
             origin,
+            v3_qos0: Default::default(),
         })
+    }
+
+    /// This message as an MQTT 3.1/3.1.1 QoS 0 PUBLISH with the given RETAIN flag, encoded
+    /// on first use and then copied as is to every subscriber that receives it that way:
+    /// such a packet has no packet id, properties, alias or any other per-subscriber field.
+    /// `None` when it cannot be encoded (the caller then goes through the session).
+    pub fn v3_qos0(&self, retain: bool) -> Option<&Bytes> {
+        self.v3_qos0[usize::from(retain)]
+            .get_or_init(|| {
+                let publish = Publish {
+                    dup: false,
+                    qos: QoS::AtMostOnce,
+                    retain,
+                    topic: self.topic.clone(),
+                    packet_id: None,
+                    properties: Properties::new(),
+                    payload: self.payload.clone(),
+                };
+                let mut buf = BytesMut::new();
+                Packet::Publish(publish)
+                    .encode(ProtocolVersion::V3_1_1, &mut buf)
+                    .ok()?;
+                Some(buf.freeze())
+            })
+            .as_ref()
     }
 
     /// True when the message has expired at `now`.
@@ -72,5 +100,49 @@ impl Message {
     /// Bytes this message is charged for in a queue.
     pub fn cost(&self) -> usize {
         self.payload.len() + self.topic.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use petrel_codec::{Packet, ProtocolVersion, QoS};
+
+    /// The shared MQTT 3 QoS 0 bytes decode to the message with DUP 0 (MQTT-3.3.1-2), no
+    /// packet id and the RETAIN flag asked for, for both MQTT 3.1 and 3.1.1.
+    #[test]
+    fn v3_qos0_wire_is_the_publish_mqtt_3_3_1_2() {
+        let msg = Message::new(
+            "a/b".into(),
+            Bytes::from_static(b"hello"),
+            QoS::AtLeastOnce,
+            true,
+            &Properties::new(),
+            Instant::now(),
+            None,
+        );
+        for retain in [false, true] {
+            let wire = msg.v3_qos0(retain).expect("encodes").clone();
+            assert!(std::ptr::eq(
+                msg.v3_qos0(retain).unwrap(),
+                msg.v3_qos0(retain).unwrap()
+            ));
+            for version in [ProtocolVersion::V3_1, ProtocolVersion::V3_1_1] {
+                let mut buf = BytesMut::from(&wire[..]);
+                let Some(Packet::Publish(p)) =
+                    petrel_codec::decode(&mut buf, version, u32::MAX).expect("decodes")
+                else {
+                    panic!("not a PUBLISH");
+                };
+                assert!(buf.is_empty());
+                assert_eq!(&*p.topic, "a/b");
+                assert_eq!(&p.payload[..], b"hello");
+                assert_eq!(p.qos, QoS::AtMostOnce);
+                assert!(!p.dup);
+                assert_eq!(p.retain, retain);
+                assert_eq!(p.packet_id, None);
+            }
+        }
     }
 }

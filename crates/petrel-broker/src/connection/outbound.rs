@@ -68,6 +68,15 @@ impl Conn {
                     self.unstore(&d);
                     continue;
                 }
+                if qos == QoS::AtMostOnce && !self.server.version().is_v5() {
+                    if let Some(wire) = d.msg.v3_qos0(d.retain) {
+                        // MQTT 3 at QoS 0: the same bytes for every subscriber, encoded
+                        // once per message; the session has nothing to track for them.
+                        self.out.extend_from_slice(wire);
+                        self.core.metrics.sent(QoS::AtMostOnce);
+                        continue;
+                    }
+                }
                 let _ = self.server.deliver(now, d.to_outgoing());
                 self.pending = Some(d);
                 self.drain_transmits();
