@@ -1,7 +1,8 @@
 //! Counters and gauges of the broker, readable at any time, published under `$SYS` and
 //! served in the Prometheus text format on the optional metrics listener.
 //!
-//! Every update is one relaxed atomic operation: no lock is taken on the hot path.
+//! Every update is a relaxed atomic addition (two for a PUBLISH: count and payload
+//! bytes): no lock is taken on the hot path.
 
 pub(crate) mod config;
 mod histogram;
