@@ -73,7 +73,7 @@ impl Conn {
                         // MQTT 3 at QoS 0: the same bytes for every subscriber, encoded
                         // once per message; the session has nothing to track for them.
                         self.out.extend_from_slice(wire);
-                        self.core.metrics.sent(QoS::AtMostOnce);
+                        self.core.metrics.sent(QoS::AtMostOnce, d.msg.payload.len());
                         continue;
                     }
                 }
