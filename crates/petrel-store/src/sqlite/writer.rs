@@ -41,6 +41,15 @@ type Pending = (Batch, oneshot::Sender<Result<(), StoreError>>);
 impl Writer {
     /// Serves requests until [`Request::Close`] or until every sender is gone.
     pub fn run(mut self, rx: &Receiver<Request>) {
+        self.serve(rx);
+        tracing::debug!(
+            transactions = self.transactions.load(Ordering::Relaxed),
+            cancelled = self.cancelled.load(Ordering::Relaxed),
+            "store: writer stopped"
+        );
+    }
+
+    fn serve(&mut self, rx: &Receiver<Request>) {
         let mut next = None;
         loop {
             let request = match next.take() {
