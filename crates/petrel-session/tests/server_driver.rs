@@ -84,3 +84,34 @@ fn disconnect_with_properties() {
         Some(ReasonCode::ServerShuttingDown)
     );
 }
+
+#[test]
+fn releasing_idle_memory_between_packets_keeps_partial_input_and_state() {
+    let now = Instant::now();
+    let mut s = connected(now, V5, ServerConfig::default(), Properties::new());
+    s.release_idle_memory();
+    let mut buf = BytesMut::new();
+    Packet::Subscribe(subscribe(7, &[("a/b", QoS::AtLeastOnce)]))
+        .encode(V5, &mut buf)
+        .expect("encodes");
+    // Half a packet arrives; releasing memory must keep the undecoded bytes.
+    let half = buf.len() / 2;
+    s.handle_bytes(now, &buf[..half]).expect("first half");
+    s.release_idle_memory();
+    assert_eq!(s.buffered_input(), half);
+    s.handle_bytes(now, &buf[half..]).expect("second half");
+    let mut subscribed = false;
+    for e in events(&mut s) {
+        if let ServerEvent::Subscribe { packet_id, .. } = e {
+            assert_eq!(packet_id.get(), 7);
+            s.suback(packet_id, vec![ReasonCode::GrantedQoS1], Properties::new())
+                .expect("suback");
+            subscribed = true;
+        }
+    }
+    assert!(subscribed);
+    s.release_idle_memory();
+    let acks = sent(&mut s);
+    assert!(matches!(acks.as_slice(), [Packet::SubAck(a)] if a.packet_id.get() == 7));
+    assert_eq!(s.buffered_input(), 0);
+}

@@ -202,7 +202,9 @@ impl Conn {
         let mut shutdown = self.core.shutdown.clone();
         loop {
             buffers::lend(&mut self.out);
-            self.process().await;
+            // Boxed: answering events awaits deep call chains whose state would otherwise be
+            // part of every connection's future, idle or not.
+            Box::pin(self.process()).await;
             self.pump(Instant::now());
             self.commit_persist().await;
             if !self.flush(wr).await && self.closed.is_none() {
@@ -218,6 +220,8 @@ impl Conn {
             }
             let deadline = self.server.poll_timeout().map(Instant::from_std);
             let reading = self.server.wants_input();
+            // Waiting may last long: what the last turn left in the session's queues goes.
+            self.server.release_idle_memory();
             tokio::select! {
                 r = &mut kick => {
                     let reason = r.unwrap_or(ReasonCode::SessionTakenOver);
@@ -236,7 +240,9 @@ impl Conn {
                 }
             }
         }
-        self.finish(wr).await;
+        // Boxed, like `process`: its state is needed once, the task's future is kept for
+        // the connection's lifetime (issue 8: memory per idle connection).
+        Box::pin(self.finish(wr)).await;
     }
 
     /// Answers every event of the session, resuming input it held back meanwhile, then

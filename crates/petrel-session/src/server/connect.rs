@@ -260,7 +260,7 @@ impl ServerSession {
             expiry = expiry.min(max);
         }
         self.session_expiry = expiry;
-        self.will = c.will.clone();
+        self.will = c.will.clone().map(Box::new);
         self.will_delay = c
             .will
             .as_ref()
@@ -317,7 +317,7 @@ impl ServerSession {
         self.phase = Phase::Connected;
         self.timer.set_keep_alive(now, keep_alive);
         if let Some(p) = self.held.take() {
-            if self.dispatch(now, p, false).is_err() {
+            if self.dispatch(now, *p, false).is_err() {
                 return Ok(());
             }
         }

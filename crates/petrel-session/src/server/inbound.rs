@@ -74,7 +74,7 @@ impl ServerSession {
                     Ok(())
                 }
                 other => {
-                    self.held = Some(other);
+                    self.held = Some(Box::new(other));
                     Ok(())
                 }
             },

@@ -230,7 +230,8 @@ pub struct ServerSession {
     version: ProtocolVersion,
     now: Instant,
     rx: RxBuffer,
-    held: Option<Packet>,
+    /// A packet received while authenticating, dispatched once connected (boxed: rare).
+    held: Option<Box<Packet>>,
     transmits: VecDeque<Packet>,
     events: VecDeque<ServerEvent>,
     timer: ServerTimer,
@@ -249,7 +250,8 @@ pub struct ServerSession {
     out_alias: OutboundAliases,
     subscriptions: Vec<Subscription>,
     pending_subs: HashMap<PacketId, Vec<SubscribeRequest>>,
-    will: Option<Will>,
+    /// Boxed: most connections have none, and every connection holds this struct.
+    will: Option<Box<Will>>,
     will_delay: u32,
     session_expiry: u32,
     counters: ServerCounters,
@@ -336,7 +338,7 @@ impl ServerSession {
     /// The will from CONNECT (not yet cancelled by a normal DISCONNECT) and its Will Delay
     /// Interval in seconds.
     pub fn will(&self) -> Option<(&Will, u32)> {
-        self.will.as_ref().map(|w| (w, self.will_delay))
+        self.will.as_deref().map(|w| (w, self.will_delay))
     }
 
     /// The Session Expiry Interval in effect (seconds; updated by DISCONNECT).
@@ -471,6 +473,23 @@ impl ServerSession {
         self.events.pop_front()
     }
 
+    /// Frees the memory of empty internal queues that never grew past a few entries, as
+    /// their last use left them (a CONNACK, a PINGRESP): a driver calls it before waiting,
+    /// so that an idle connection holds none. Queues that grew larger are kept, so a busy
+    /// connection does not reallocate them each turn.
+    pub fn release_idle_memory(&mut self) {
+        const SMALL: usize = 8;
+        if self.transmits.is_empty() && self.transmits.capacity() <= SMALL {
+            self.transmits = VecDeque::new();
+        }
+        if self.events.is_empty() && self.events.capacity() <= SMALL {
+            self.events = VecDeque::new();
+        }
+        if self.rx.len() == 0 {
+            self.rx.clear();
+        }
+    }
+
     /// Encodes every packet ready to go into `buf` (see [`Self::poll_transmit`]).
     /// PUBLISH packets are built from delivered messages, whose topic and properties are
     /// not checked again (see [`Self::deliver`]); every other packet is.
@@ -553,7 +572,7 @@ impl ServerSession {
             outgoing,
             incoming_qos2: self.inn.qos2_ids(),
             queue: self.queue.drain(),
-            will: self.will.take(),
+            will: self.will.take().map(|w| *w),
             will_delay: self.will_delay,
             session_expiry_interval: self.session_expiry,
             next_packet_id: self.ids.next_hint(),
