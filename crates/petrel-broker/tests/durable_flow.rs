@@ -1,14 +1,49 @@
-//! Flow control of PUBLISHes that wait for their store commits (issue 9): a client that
-//! pipelines more QoS 1/2 PUBLISHes than our Receive Maximum before reading its
-//! acknowledgements is slowed down, not disconnected, when the limit is only reached
-//! because acknowledgements wait for the store. MQTT 3.1.1 clients cannot be told the
-//! limit at all, so for them this is the only correct behaviour.
+//! PUBLISHes that wait for their store commits (issue 9): a client that pipelines more
+//! QoS 1/2 PUBLISHes than our Receive Maximum before reading its acknowledgements is
+//! slowed down, not disconnected, when the limit is only reached because
+//! acknowledgements wait for the store (MQTT 3.1.1 clients cannot be told the limit at
+//! all); a QoS 1 message reaches an online persistent subscriber without waiting for its
+//! commit, while the publisher's PUBACK still waits for it.
 
 mod common;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use bytes::BytesMut;
-use common::{connect_packet, publish, start_with, Raw};
-use petrel_codec::{Packet, ProtocolVersion, QoS};
+use common::{connect_packet, publish, start_with, test_config, Raw};
+use petrel_broker::Broker;
+use petrel_codec::{Packet, Property, ProtocolVersion, PubResp, QoS};
+use petrel_store::{Batch, MemoryStore, Snapshot, Store, StoreFuture};
+use tokio::sync::watch;
+
+/// A memory store whose commits resolve only while its gate is open (a slow disk).
+#[derive(Debug)]
+struct GatedStore {
+    inner: MemoryStore,
+    open: watch::Sender<bool>,
+    /// Commits resolved so far.
+    resolved: Arc<AtomicU64>,
+}
+
+impl Store for GatedStore {
+    fn commit(&self, batch: Batch) -> StoreFuture<'static, ()> {
+        // Applied (and so ordered) now, resolved once the gate is open.
+        let applied = self.inner.commit(batch);
+        let mut open = self.open.subscribe();
+        let resolved = self.resolved.clone();
+        Box::pin(async move {
+            let _ = open.wait_for(|o| *o).await;
+            applied.await?;
+            resolved.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+    }
+
+    fn load(&self) -> StoreFuture<'_, Snapshot> {
+        self.inner.load()
+    }
+}
 
 const V3: ProtocolVersion = ProtocolVersion::V3_1_1;
 
@@ -63,4 +98,68 @@ async fn pipeline(version: ProtocolVersion, qos: QoS, count: u16) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt3_pipelined_qos1_waits_for_commits_instead_of_closing() {
     pipeline(V3, QoS::AtLeastOnce, 20).await;
+}
+
+/// A QoS 1 message is delivered to an online persistent subscriber (and acknowledged by
+/// it) while its store commit is held back; the publisher's PUBACK comes only after the
+/// commit resolved (issue 9: never acknowledge what was not stored).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos1_reaches_subscribers_before_its_commit_but_puback_waits_for_it() {
+    let (open, _) = watch::channel(true);
+    let resolved = Arc::new(AtomicU64::new(0));
+    let store = Arc::new(GatedStore {
+        inner: MemoryStore::new(),
+        open,
+        resolved: resolved.clone(),
+    });
+    let broker = Broker::start_with_store(test_config(), store.clone())
+        .await
+        .expect("broker starts");
+    let addr = broker.local_addr();
+    let mut sub_connect = connect_packet(ProtocolVersion::V5, "gated-sub");
+    sub_connect.clean_start = false;
+    sub_connect
+        .properties
+        .set(Property::SessionExpiryInterval(600));
+    let (mut sub, _) = Raw::connect_with(addr, sub_connect).await;
+    sub.subscribe("gated/t", QoS::AtLeastOnce).await;
+    let mut p = Raw::connect(addr, ProtocolVersion::V5, "gated-pub").await;
+
+    store.open.send_replace(false);
+    let before = resolved.load(Ordering::SeqCst);
+    p.send(&Packet::Publish(publish(
+        "gated/t",
+        "early",
+        QoS::AtLeastOnce,
+        1,
+    )))
+    .await;
+    match sub.recv().await {
+        Some(Packet::Publish(m)) => {
+            assert_eq!(&m.payload[..], b"early");
+            sub.send(&Packet::PubAck(PubResp::new(
+                m.packet_id.expect("QoS 1 id"),
+            )))
+            .await;
+        }
+        other => panic!("expected the PUBLISH while the commit is held, got {other:?}"),
+    }
+    assert_eq!(
+        resolved.load(Ordering::SeqCst),
+        before,
+        "delivered before any commit resolved"
+    );
+    store.open.send_replace(true);
+    match p.recv().await {
+        Some(Packet::PubAck(a)) => {
+            assert_eq!(a.packet_id.get(), 1);
+            assert!(!a.reason.is_error());
+            assert!(
+                resolved.load(Ordering::SeqCst) > before,
+                "PUBACK only after the message's commit resolved"
+            );
+        }
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
+    broker.shutdown(common::WAIT).await;
 }
