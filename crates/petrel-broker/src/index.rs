@@ -2,6 +2,7 @@
 //! [`SharedSubscriptionIndex`], keyed by session. Publishing tasks match under read locks;
 //! SUBSCRIBE and UNSUBSCRIBE write-lock one shard.
 
+use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -110,27 +111,43 @@ impl SubscriptionIndex {
             available: Some(&online),
             ..MatchParams::default()
         };
-        let mut found = Matches::new();
-        self.inner.matches(topic, &params, &mut found);
+        // The match buffer of this thread, reused: no allocation per message once it
+        // has grown to the largest fan-out seen.
+        MATCHES.with(|cell| {
+            let mut found = cell.take();
+            self.inner.matches(topic, &params, &mut found);
+            let targets = Self::targets(&mut found, qos, origin);
+            // Drops the session references now, keeps the capacity.
+            found.clear();
+            cell.set(found);
+            targets
+        })
+    }
+
+    /// One target per matching session (and per shared group) of `found`.
+    fn targets(found: &mut Matches<Key>, qos: QoS, origin: Option<&str>) -> Vec<Target> {
         let mut targets = Vec::with_capacity(found.len());
         let is_origin = |m: &Matched<Key>| origin == Some(&*m.key.0.client_id);
+        // MQTT-3.8.3-3: No Local subscriptions of the publisher itself do not count.
+        let counts = |m: &&Matched<Key>| !(m.options.no_local && is_origin(m));
         for delivery in found.deliveries_by_key(|k| Arc::as_ptr(&k.0) as usize) {
-            let subs: Vec<&Matched<Key>> = delivery
-                .subscriptions()
-                .iter()
-                .filter(|m| !(m.options.no_local && is_origin(m)))
-                .collect();
-            let Some(first) = subs.first() else { continue };
-            let max = subs.iter().map(|m| m.options.qos).max().unwrap_or(0);
+            let subs = delivery.subscriptions();
+            let Some(first) = subs.iter().find(counts) else {
+                continue;
+            };
+            let mut max = 0;
+            let mut retain_as_published = false;
+            let mut sub_ids = Vec::new();
+            for m in subs.iter().filter(counts) {
+                max = max.max(m.options.qos);
+                retain_as_published |= m.options.retain_as_published;
+                sub_ids.extend(m.options.identifier.map(NonZeroU32::get));
+            }
             targets.push(Target {
                 session: first.key.0.clone(),
                 qos: qos.min(qos_from(max)),
-                retain_as_published: subs.iter().any(|m| m.options.retain_as_published),
-                sub_ids: subs
-                    .iter()
-                    .filter_map(|m| m.options.identifier)
-                    .map(NonZeroU32::get)
-                    .collect(),
+                retain_as_published,
+                sub_ids,
             });
         }
         for m in found.shared() {
@@ -148,6 +165,11 @@ impl SubscriptionIndex {
         }
         targets
     }
+}
+
+thread_local! {
+    /// Per-thread match buffer of [`SubscriptionIndex::route`].
+    static MATCHES: Cell<Matches<Key>> = Cell::new(Matches::new());
 }
 
 /// Options of a subscription as the codec spells them, for tests.
