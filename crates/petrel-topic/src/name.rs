@@ -96,6 +96,16 @@ impl TopicName {
     /// Checks the topic-name rules on `s` without building a value.
     pub fn validate(s: &str) -> Result<(), TopicError> {
         check_common(s)?;
+        // One pass without early exit, in the shape the compiler turns into vector code
+        // (measured: fewer instructions than a loop that stops at the first bad byte);
+        // only a bad name is walked again to report the first bad byte.
+        let (wild, null) = s.as_bytes().iter().fold((false, false), |(w, n), &b| {
+            (w | (b == b'+') | (b == b'#'), n | (b == 0))
+        });
+        let bad = wild | null;
+        if !bad {
+            return Ok(());
+        }
         for b in s.bytes() {
             match b {
                 0 => return Err(TopicError::NullCharacter),
