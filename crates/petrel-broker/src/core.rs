@@ -217,8 +217,9 @@ impl Core {
         let commit = (!batch.is_empty()).then(|| self.store.commit(batch));
         // A QoS 0/1 message is queued for its targets at once, before its commit: online
         // subscribers get it without waiting for the disk, and a delivery acknowledged
-        // before its enqueue was written is never written (see `crate::persist`).
-        let deliveries = if msg.qos == QoS::ExactlyOnce {
+        // before its enqueue was written is never written (see `crate::persist`). While the
+        // store is failing, deliveries wait: a refused message is not delivered.
+        let deliveries = if msg.qos == QoS::ExactlyOnce || !self.store.is_healthy() {
             deliveries
         } else {
             self.queue_deliveries(deliveries, stored);

@@ -77,4 +77,13 @@ pub trait Store: Send + Sync + core::fmt::Debug {
 
     /// Reads everything back, for example at start-up.
     fn load(&self) -> StoreFuture<'_, Snapshot>;
+
+    /// False while the store is known to be failing (its last commit failed, or a
+    /// failure is injected). The broker then delivers messages only after their commits,
+    /// so that a message it refuses is not delivered either; while it is true, QoS 0/1
+    /// messages are delivered as their commits start. Only the group that first meets a
+    /// failure can hold messages both delivered and refused.
+    fn is_healthy(&self) -> bool {
+        true
+    }
 }

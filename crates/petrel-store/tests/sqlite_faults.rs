@@ -74,8 +74,12 @@ fn size_limit_reports_full_and_recovers_after_deletes() {
     let options = SqliteOptions::default().with_max_size_bytes(Some(256 * 1024));
     let store = SqliteStore::open(dir.path(), options).expect("open");
     block_on(store.commit(Op::PutSession(StoredSession::new("s", 60)).into())).expect("session");
+    assert!(store.is_healthy());
     let committed = fill(&store, 8 * 1024);
     assert!(committed.len() > 5, "{committed:?}");
+    // Known to be failing until a commit succeeds: the broker then delivers messages
+    // only after their commits.
+    assert!(!store.is_healthy());
     assert_eq!(
         queued_ids(&store),
         committed,
@@ -90,7 +94,19 @@ fn size_limit_reports_full_and_recovers_after_deletes() {
         });
     }
     block_on(store.commit(b)).expect("deletes fit");
+    assert!(store.is_healthy());
     block_on(store.commit(enqueue(20_000, 8 * 1024))).expect("space returned");
+}
+
+#[test]
+fn an_injected_fault_makes_the_store_unhealthy_at_once() {
+    let dir = TempDir::new("health");
+    let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open");
+    let fault = store.fault_switch();
+    fault.fail_with(StoreError::Io("injected".into()));
+    assert!(!store.is_healthy(), "before any commit meets the fault");
+    fault.clear();
+    assert!(store.is_healthy());
 }
 
 /// Mounts a 2 MiB tmpfs (needs root); `None` when the sandbox does not allow it.

@@ -52,4 +52,8 @@ impl Store for TimedStore {
     fn load(&self) -> StoreFuture<'_, Snapshot> {
         self.inner.load()
     }
+
+    fn is_healthy(&self) -> bool {
+        self.inner.is_healthy()
+    }
 }

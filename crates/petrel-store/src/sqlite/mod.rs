@@ -9,7 +9,7 @@ mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -123,6 +123,7 @@ pub struct SqliteStore {
     fault: FaultSwitch,
     transactions: Arc<AtomicU64>,
     cancelled: Arc<AtomicU64>,
+    healthy: Arc<AtomicBool>,
     path: PathBuf,
 }
 
@@ -148,11 +149,13 @@ impl SqliteStore {
         let fault = FaultSwitch::default();
         let transactions = Arc::new(AtomicU64::new(0));
         let cancelled = Arc::new(AtomicU64::new(0));
+        let healthy = Arc::new(AtomicBool::new(true));
         let writer = Writer {
             conn,
             fault: fault.clone(),
             transactions: transactions.clone(),
             cancelled: cancelled.clone(),
+            healthy: healthy.clone(),
             max_group: options.max_group.max(1),
             vacuum_every: options.reclaim_every.max(1),
             commits_since_vacuum: 0,
@@ -168,6 +171,7 @@ impl SqliteStore {
             fault,
             transactions,
             cancelled,
+            healthy,
             path,
         })
     }
@@ -235,6 +239,10 @@ impl Store for SqliteStore {
             sent?;
             rx.await.map_err(|_| StoreError::Closed)?
         })
+    }
+
+    fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed) && self.fault.current().is_none()
     }
 
     fn load(&self) -> StoreFuture<'_, Snapshot> {

@@ -4,7 +4,7 @@
 //! done, the thread takes all of them (up to a limit) and writes them in one transaction.
 //! Each caller is answered once that transaction is committed (or has failed).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 
@@ -31,6 +31,8 @@ pub(crate) struct Writer {
     pub transactions: Arc<AtomicU64>,
     /// Queue entries cancelled before they were written (see `cancel`).
     pub cancelled: Arc<AtomicU64>,
+    /// False after a group failed, until one succeeds.
+    pub healthy: Arc<AtomicBool>,
     pub max_group: usize,
     pub vacuum_every: u32,
     pub commits_since_vacuum: u32,
@@ -90,6 +92,7 @@ impl Writer {
                 .fetch_add(cancelled as u64, Ordering::Relaxed);
         }
         let outcome = self.write_group(&group);
+        self.healthy.store(outcome.is_ok(), Ordering::Relaxed);
         let results = match outcome {
             Ok(results) => results,
             Err(e) => {
