@@ -9,7 +9,8 @@
 //! - a QoS 0/1 message is queued for its subscribers as soon as its commit has started,
 //!   not after it: a subscriber may get it before the publisher's PUBACK. A crash before
 //!   the commit loses nothing acknowledged (the publisher resends; at least once). A QoS 2
-//!   message is queued only after its commit;
+//!   message is queued only after its commit, and so is every message while the store is
+//!   failing (`Store::is_healthy`), so that a refused message is not delivered;
 //! - a QoS 2 PUBLISH to a subscriber goes on the wire only after its packet id is
 //!   committed (`MarkSent`), a PUBREL only after `MarkReleased`, a PUBCOMP only after the
 //!   incoming id is forgotten; PUBCOMP from a subscriber removes the message (`Complete`);
