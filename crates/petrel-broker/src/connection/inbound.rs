@@ -81,13 +81,19 @@ impl Conn {
                     });
                 }
             }
+            // The time only dates an expiry: the clock is read for expiring messages only.
+            let now = if m.properties.message_expiry_interval().is_some() {
+                Instant::now()
+            } else {
+                self.core.started
+            };
             let msg = Message::new(
                 m.topic,
                 m.payload,
                 m.qos,
                 m.retain,
                 &m.properties,
-                Instant::now(),
+                now,
                 Some(self.client_id.clone()),
             );
             routed = Some(self.core.route(msg, extra));

@@ -150,7 +150,13 @@ impl Conn {
     /// An outgoing QoS 1/2 message completed (or was refused by the client).
     pub(super) fn completed(&mut self, packet_id: petrel_codec::PacketId) {
         Metrics::gauge(&self.core.metrics.queued_messages, -1);
-        if let Some((id, qos)) = self.stored.remove(&packet_id) {
+        // Most sessions hold no durable message: no hashing per acknowledgement then.
+        let stored = if self.stored.is_empty() {
+            None
+        } else {
+            self.stored.remove(&packet_id)
+        };
+        if let Some((id, qos)) = stored {
             if qos == QoS::ExactlyOnce {
                 self.persist.push(Op::Complete {
                     client_id: self.client_id.clone(),
