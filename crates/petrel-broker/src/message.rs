@@ -83,7 +83,9 @@ impl Message {
                     properties: Properties::new(),
                     payload: self.payload.clone(),
                 };
-                let mut buf = BytesMut::new();
+                // Fixed header (at most 5 bytes), topic length (2), topic, payload.
+                let len = 7 + self.topic.len() + self.payload.len();
+                let mut buf = BytesMut::with_capacity(len);
                 Packet::Publish(publish)
                     .encode(ProtocolVersion::V3_1_1, &mut buf)
                     .ok()?;
