@@ -123,7 +123,7 @@ pub(crate) fn restore_queue(session: &Session, record: &StoredSession, metrics: 
         .max()
         .map_or(1, |m| m.wrapping_add(1).max(1));
     if let Ok(mut slot) = session.slot.try_lock() {
-        *slot = Some(saved);
+        *slot = Some(Box::new(saved));
     }
 }
 

@@ -129,8 +129,9 @@ pub(crate) struct Session {
     pub online: AtomicBool,
     /// The protocol state while no connection holds it. The connection task that serves
     /// the session holds this lock from CONNACK until it has put the state back, so a
-    /// connection taking the session over waits for it (and nothing else does).
-    pub slot: Arc<tokio::sync::Mutex<Option<Saved>>>,
+    /// connection taking the session over waits for it (and nothing else does). Boxed:
+    /// every session holds the slot, empty while a connection is attached (issue 8).
+    pub slot: Arc<tokio::sync::Mutex<Option<Box<Saved>>>>,
     state: Mutex<SessionState>,
 }
 

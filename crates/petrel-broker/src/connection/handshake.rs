@@ -235,7 +235,10 @@ async fn establish(
     if slot.is_none() {
         tracing::warn!(client = %client_id, "previous connection still holds the session state");
     }
-    let saved = slot.as_mut().and_then(|s| s.take()).unwrap_or_default();
+    let saved = slot
+        .as_mut()
+        .and_then(|s| s.take())
+        .map_or_else(crate::session::Saved::default, |s| *s);
     if present {
         let mut state = saved.state;
         state.client_id = client_id.clone();

@@ -105,7 +105,7 @@ pub(crate) struct Conn {
     /// The protocol state machine of this connection.
     server: ServerSession,
     /// Held from CONNACK until the protocol state is put back (see `Session::slot`).
-    slot: Option<OwnedMutexGuard<Option<Saved>>>,
+    slot: Option<OwnedMutexGuard<Option<Box<Saved>>>>,
     out: BytesMut,
     /// Store message id and QoS of each durable in-flight message, by packet id.
     stored: HashMap<PacketId, (u64, QoS)>,
@@ -369,10 +369,10 @@ impl Conn {
         }
         drop(st);
         if let Some(mut slot) = self.slot.take() {
-            *slot = Some(Saved {
+            *slot = Some(Box::new(Saved {
                 state,
                 stored: std::mem::take(&mut self.stored),
-            });
+            }));
         }
     }
 }
