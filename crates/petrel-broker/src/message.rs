@@ -86,8 +86,9 @@ impl Message {
                 // Fixed header (at most 5 bytes), topic length (2), topic, payload.
                 let len = 7 + self.topic.len() + self.payload.len();
                 let mut buf = BytesMut::with_capacity(len);
+                // The topic and payload are those of a checked message.
                 Packet::Publish(publish)
-                    .encode(ProtocolVersion::V3_1_1, &mut buf)
+                    .encode_trusted(ProtocolVersion::V3_1_1, &mut buf)
                     .ok()?;
                 Some(buf.freeze())
             })

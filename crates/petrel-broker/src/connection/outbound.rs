@@ -141,7 +141,15 @@ impl Conn {
                 }
                 _ => {}
             }
-            if let Err(e) = packet.encode(version, &mut self.out) {
+            // A PUBLISH is built from a checked message (a decoded PUBLISH, a validated
+            // will or a broker message) plus the session's own fields: only its sizes
+            // are checked again.
+            let encoded = if let Packet::Publish(_) = packet {
+                packet.encode_trusted(version, &mut self.out)
+            } else {
+                packet.encode(version, &mut self.out)
+            };
+            if let Err(e) = encoded {
                 tracing::warn!(client = %self.client_id, error = %e, "cannot encode packet");
             }
         }
