@@ -62,6 +62,9 @@ const PUBSUB: &[Scenario] = &[
     },
 ];
 
+/// How long a broker is left idle after load before its RSS is read as "after".
+const SETTLE: Duration = Duration::from_secs(12);
+
 /// A broker under test.
 struct Broker {
     name: &'static str,
@@ -268,6 +271,9 @@ fn bench_broker(
         out.insert(sc.key.to_string(), r);
     }
 
+    // Allocators hand freed memory back to the system over a few seconds (jemalloc's
+    // background purge in petreld): every broker gets the same quiet time first.
+    std::thread::sleep(SETTLE);
     let after_runs_kib = rss_kib(pid);
     drop(running);
 
@@ -295,7 +301,7 @@ fn bench_broker(
     let output = conn_child.wait_with_output()?;
     let mut conn: Value =
         serde_json::from_slice(&output.stdout).context("parsing the conn run's JSON")?;
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(SETTLE);
     let after_kib = rss_kib(pid);
     let connected = conn["connected"].as_u64().unwrap_or(0).max(1);
     let per_conn_kib = peak_kib.saturating_sub(before_kib) as f64 / connected as f64;
@@ -393,7 +399,22 @@ fn table(doc: &Value, brokers: &[Broker]) -> String {
     }
     let per = |b| get(b, &["idle_conns", "broker_rss_kib", "per_connection"]);
     let _ = writeln!(s, " {} |", ratio(per("petrel"), per("mosquitto")));
-    let _ = write!(s, "| RSS after the runs (MiB) |");
+    let _ = write!(
+        s,
+        "| RSS before / {}s after the idle connections closed (MiB) |",
+        SETTLE.as_secs()
+    );
+    for n in &names {
+        let mib = |k| get(n, &["idle_conns", "broker_rss_kib", k]).unwrap_or(0.0) / 1024.0;
+        let _ = write!(s, " {:.1} / {:.1} |", mib("before"), mib("after"));
+    }
+    let gone = |b| get(b, &["idle_conns", "broker_rss_kib", "after"]);
+    let _ = writeln!(s, " {} |", ratio(gone("petrel"), gone("mosquitto")));
+    let _ = write!(
+        s,
+        "| RSS {}s after the pub/sub runs (MiB) |",
+        SETTLE.as_secs()
+    );
     for n in &names {
         let _ = write!(
             s,
