@@ -258,7 +258,10 @@ async fn offline_session_expires_at_its_stored_deadline_after_a_restart() {
             .expect("clock")
             .as_millis();
         record.expires_at_ms = Some(u64::try_from(wall).expect("ms") + 1000);
-        store.commit(Batch::from(Op::PutSession(record))).await.expect("commit");
+        store
+            .commit(Batch::from(Op::PutSession(record)))
+            .await
+            .expect("commit");
     }
     let (broker, store) = start(&dir).await;
     // Within a few seconds (not an hour) the restored session is gone.
@@ -270,9 +273,15 @@ async fn offline_session_expires_at_its_stored_deadline_after_a_restart() {
             break;
         }
     }
-    assert!(!present, "the restored session outlived its stored deadline");
+    assert!(
+        !present,
+        "the restored session outlived its stored deadline"
+    );
     let (mut c, ack) = Raw::connect_with(broker.local_addr(), persistent(V5, "sleeper")).await;
-    assert!(!ack.session_present, "MQTT-3.1.2-23: the expired session is not resumed");
+    assert!(
+        !ack.session_present,
+        "MQTT-3.1.2-23: the expired session is not resumed"
+    );
     disconnect(&mut c).await;
     stop(broker, store).await;
 }
