@@ -16,7 +16,7 @@ use crate::core::Core;
 use crate::metrics::store::TimedStore;
 use crate::metrics::{Metrics, MetricsSnapshot, StoreMetrics};
 use crate::security::{Access, Security};
-use crate::transport::Endpoint;
+use crate::transport::{Admitted, Endpoint};
 
 /// Why a broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -232,12 +232,7 @@ async fn accept_loop(core: Arc<Core>, listener: TcpListener, endpoint: Arc<Endpo
             continue;
         }
         Metrics::add(&metrics.connections_total, 1);
-        Metrics::gauge(&metrics.connections_open, 1);
-        let core = core.clone();
-        let endpoint = endpoint.clone();
-        tokio::spawn(async move {
-            crate::transport::serve(core.clone(), endpoint, stream, peer, guard).await;
-            Metrics::gauge(&core.metrics.connections_open, -1);
-        });
+        let admitted = Admitted::new(core.clone(), guard);
+        crate::transport::spawn(&endpoint, stream, peer, admitted);
     }
 }

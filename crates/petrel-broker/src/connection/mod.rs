@@ -26,7 +26,9 @@ use tokio::time::Instant;
 use crate::core::Core;
 use crate::metrics::{DropReason, Metrics};
 use crate::session::{Delivery, Saved, Session};
-use crate::transport::{ConnRead as OwnedReadHalf, ConnWrite as OwnedWriteHalf, Peer, Stream};
+use crate::transport::{
+    Admitted, ConnRead as OwnedReadHalf, ConnWrite as OwnedWriteHalf, Peer, Stream,
+};
 
 /// How the broker closes a connection on its own initiative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,8 +140,9 @@ struct PendingPublish {
     reason: ReasonCode,
 }
 
-/// Serves one connection (any transport) until it closes.
-pub(crate) async fn serve(core: Arc<Core>, stream: Stream, peer: Peer) {
+/// Serves one connection (any transport) until it closes; `admitted` is dropped last.
+pub(crate) async fn serve(stream: Stream, peer: Peer, admitted: Admitted) {
+    let core = admitted.core();
     let ip = peer.ip;
     let Some(pending) = core.pending_guard(ip) else {
         tracing::debug!(%ip, "too many connections pending CONNECT from this address");
@@ -153,10 +156,8 @@ pub(crate) async fn serve(core: Arc<Core>, stream: Stream, peer: Peer) {
     };
     // Boxed: the handshake's state is large and needed only until CONNACK, while the
     // task's own future stays allocated for the connection's lifetime.
-    let Some((mut conn, kick)) = Box::pin(handshake::accept(
-        &core, &peer, &mut rd, &mut wr, &mut gauge,
-    ))
-    .await
+    let Some((mut conn, kick)) =
+        Box::pin(handshake::accept(core, &peer, &mut rd, &mut wr, &mut gauge)).await
     else {
         return;
     };

@@ -197,35 +197,58 @@ impl Endpoint {
     }
 }
 
-/// Serves one accepted connection: runs the transport's handshakes within the connect
-/// timeout, then the MQTT connection. `guard` is held until the connection ends.
-pub(crate) async fn serve(
+/// Held for as long as an accepted connection lives: dropping it frees the connection's
+/// per-address slot and counts it out of the connections-open gauge.
+pub(crate) struct Admitted {
+    _slot: ConnGuard,
     core: Arc<Core>,
-    endpoint: Arc<Endpoint>,
-    tcp: TcpStream,
-    peer: SocketAddr,
-    guard: ConnGuard,
-) {
-    let ip = peer.ip().to_canonical();
-    if endpoint.transport == Transport::Tcp {
-        let peer = Peer::plain(ip, endpoint.allow_anonymous);
-        drop(endpoint);
-        crate::connection::serve(core, Stream::Tcp(tcp), peer).await;
-        drop(guard);
-        return;
-    }
-    // Boxed: kept out of the plain TCP connections' futures, which this one is part of.
-    Box::pin(serve_wrapped(core, endpoint, tcp, peer, guard)).await;
 }
 
-/// [`serve`] for TLS and WebSocket listeners.
+impl Admitted {
+    /// Counts an accepted connection in the connections-open gauge.
+    pub fn new(core: Arc<Core>, slot: ConnGuard) -> Self {
+        Metrics::gauge(&core.metrics.connections_open, 1);
+        Admitted { _slot: slot, core }
+    }
+
+    /// The broker.
+    pub fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        Metrics::gauge(&self.core.metrics.connections_open, -1);
+    }
+}
+
+/// Spawns the task of one accepted connection: a plain TCP connection runs the MQTT
+/// connection directly (no layer around it that would keep another copy of its
+/// arguments in the task's future, which stays allocated for the connection's lifetime);
+/// the others first run the transport's handshakes within the connect timeout.
+pub(crate) fn spawn(
+    endpoint: &Arc<Endpoint>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    admitted: Admitted,
+) {
+    if endpoint.transport == Transport::Tcp {
+        let peer = Peer::plain(peer.ip().to_canonical(), endpoint.allow_anonymous);
+        tokio::spawn(crate::connection::serve(Stream::Tcp(tcp), peer, admitted));
+    } else {
+        tokio::spawn(serve_wrapped(endpoint.clone(), tcp, peer, admitted));
+    }
+}
+
+/// The task of a connection on a TLS or WebSocket listener.
 async fn serve_wrapped(
-    core: Arc<Core>,
     endpoint: Arc<Endpoint>,
     tcp: TcpStream,
     peer: SocketAddr,
-    guard: ConnGuard,
+    admitted: Admitted,
 ) {
+    let core = admitted.core();
     let ip = peer.ip().to_canonical();
     let pending = core.pending_guard(ip);
     if pending.is_none() {
@@ -255,8 +278,7 @@ async fn serve_wrapped(
         cn_is_username: endpoint.cn_is_username,
         allow_anonymous: endpoint.allow_anonymous,
     };
-    crate::connection::serve(core, stream, peer).await;
-    drop(guard);
+    crate::connection::serve(stream, peer, admitted).await;
 }
 
 /// The TLS and/or WebSocket handshakes of a non-TCP listener.
@@ -299,9 +321,19 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let tcp = TcpStream::connect(addr).await.unwrap();
         let endpoint = Arc::new(Endpoint::new(&ListenerConfig::new(addr)).unwrap());
-        let guard = endpoint.admit(addr.ip()).unwrap();
-        let task = serve(core, endpoint, tcp, addr, guard);
+        let admitted = Admitted::new(core, endpoint.admit(addr.ip()).unwrap());
+        // What `spawn` runs for a plain TCP connection.
+        let peer = Peer::plain(addr.ip(), endpoint.allow_anonymous);
+        let task = crate::connection::serve(Stream::Tcp(tcp), peer, admitted);
         let size = std::mem::size_of_val(&task);
+        eprintln!(
+            "SIZES future={} conn={} server={} cfg={} closed={}",
+            size,
+            std::mem::size_of::<crate::connection::Conn>(),
+            std::mem::size_of::<petrel_session::ServerSession>(),
+            std::mem::size_of::<petrel_session::ServerConfig>(),
+            std::mem::size_of::<Option<(petrel_session::CloseReason, bool)>>()
+        );
         assert!(size <= 2560, "connection future is {size} bytes");
     }
 }
