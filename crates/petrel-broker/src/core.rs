@@ -52,6 +52,9 @@ pub(crate) struct Core {
     pub shutdown: watch::Receiver<bool>,
     /// Authentication and authorisation.
     pub access: Access,
+    /// The protocol limits every connection's session enforces, one copy for all
+    /// (issue 8: memory per idle connection).
+    pub session_config: Arc<petrel_session::ServerConfig>,
     sessions: Mutex<HashMap<ByteString, Arc<Session>>>,
     wills: Mutex<HashMap<ByteString, AbortHandle>>,
     pending: Mutex<HashMap<IpAddr, usize>>,
@@ -88,6 +91,7 @@ impl Core {
     ) -> Self {
         Self {
             access,
+            session_config: Arc::new(crate::connection::server_config(&config)),
             config,
             index: SubscriptionIndex::default(),
             retained: RetainedIndex::default(),

@@ -27,7 +27,7 @@ use crate::transport::{ConnRead as OwnedReadHalf, ConnWrite as OwnedWriteHalf, P
 static ASSIGNED: AtomicU64 = AtomicU64::new(1);
 
 /// The session's limits from the broker configuration.
-pub(super) fn server_config(config: &Config) -> ServerConfig {
+pub(crate) fn server_config(config: &Config) -> ServerConfig {
     let l = &config.limits;
     ServerConfig {
         receive_maximum: l.receive_maximum,
@@ -164,7 +164,7 @@ pub(super) async fn accept(
     wr: &mut OwnedWriteHalf,
     gauge: &mut BufGauge<'_>,
 ) -> Option<(Conn, oneshot::Receiver<ReasonCode>)> {
-    let mut server = ServerSession::new(now(), server_config(&core.config));
+    let mut server = ServerSession::new(now(), core.session_config.clone());
     let mut io = Io {
         core,
         server: &mut server,

@@ -12,6 +12,8 @@ mod handshake;
 mod inbound;
 mod outbound;
 
+pub(crate) use handshake::server_config;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 

@@ -30,6 +30,7 @@ mod inbound;
 mod outbound;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -225,7 +226,8 @@ enum Phase {
 /// The server side of one connection. See the crate docs for the driving loop.
 #[derive(Debug)]
 pub struct ServerSession {
-    config: ServerConfig,
+    /// Shared by every connection of a broker (one copy, not one per connection).
+    config: Arc<ServerConfig>,
     phase: Phase,
     version: ProtocolVersion,
     now: Instant,
@@ -258,8 +260,10 @@ pub struct ServerSession {
 }
 
 impl ServerSession {
-    /// A session for a new connection accepted at `now`.
-    pub fn new(now: Instant, config: ServerConfig) -> Self {
+    /// A session for a new connection accepted at `now`. A server passes one
+    /// `Arc<ServerConfig>` to all its sessions; a `ServerConfig` is accepted too.
+    pub fn new(now: Instant, config: impl Into<Arc<ServerConfig>>) -> Self {
+        let config = config.into();
         Self {
             phase: Phase::AwaitConnect,
             version: ProtocolVersion::V5,
