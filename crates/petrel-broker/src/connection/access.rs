@@ -28,11 +28,42 @@ pub(super) struct Login {
 }
 
 /// Enhanced authentication after CONNACK (MQTT 5 section 4.12.1): the method used at
-/// CONNECT and a re-authentication exchange in progress.
+/// CONNECT and a re-authentication exchange in progress. Boxed: rarely used, and every
+/// connection holds one.
 #[derive(Default)]
-pub(super) struct Reauth {
-    method: Option<ByteString>,
+pub(super) struct Reauth(Option<Box<ReauthState>>);
+
+/// The state of [`Reauth`] once enhanced authentication was used.
+struct ReauthState {
+    method: ByteString,
     exchange: Option<Box<dyn EnhancedAuthExchange>>,
+}
+
+impl Reauth {
+    /// Re-authentication with `method`, the one used at CONNECT.
+    fn with_method(method: ByteString) -> Self {
+        Reauth(Some(Box::new(ReauthState {
+            method,
+            exchange: None,
+        })))
+    }
+
+    /// The method used at CONNECT, if any.
+    fn method(&self) -> Option<ByteString> {
+        self.0.as_ref().map(|s| s.method.clone())
+    }
+
+    /// Takes the exchange in progress.
+    fn take_exchange(&mut self) -> Option<Box<dyn EnhancedAuthExchange>> {
+        self.0.as_mut().and_then(|s| s.exchange.take())
+    }
+
+    /// Keeps an exchange in progress (only after CONNECT used a method).
+    fn set_exchange(&mut self, exchange: Box<dyn EnhancedAuthExchange>) {
+        if let Some(s) = self.0.as_mut() {
+            s.exchange = Some(exchange);
+        }
+    }
 }
 
 /// Authenticates a CONNECT. On failure the reason to refuse it with: MQTT 5 0x86
@@ -183,10 +214,7 @@ async fn enhanced(
                 return Ok(Login {
                     username: Some(ByteString::from(username)),
                     properties,
-                    reauth: Reauth {
-                        method: Some(method.clone()),
-                        exchange: None,
-                    },
+                    reauth: Reauth::with_method(method.clone()),
                 });
             }
             _ => {
@@ -228,7 +256,7 @@ impl Conn {
     /// AUTH after CONNACK: re-authentication with the method used at CONNECT (MQTT 5
     /// section 4.12.1). Failure closes with DISCONNECT 0x87.
     pub(super) async fn on_auth(&mut self, auth: Auth) {
-        let Some(method) = self.reauth.method.clone() else {
+        let Some(method) = self.reauth.method() else {
             // MQTT-4.12.0-1: no AUTH without an Authentication Method in CONNECT.
             self.protocol_error(ReasonCode::ProtocolError, "MQTT-4.12.0-1");
             return;
@@ -238,7 +266,7 @@ impl Conn {
             self.protocol_error(ReasonCode::ProtocolError, "MQTT-4.12.1-1");
             return;
         }
-        let exchange = match (auth.reason, self.reauth.exchange.take()) {
+        let exchange = match (auth.reason, self.reauth.take_exchange()) {
             (ReasonCode::ReAuthenticate, None) => {
                 let access = &self.core.access;
                 access.enhanced.as_ref().and_then(|e| e.start(&method))
@@ -269,7 +297,7 @@ impl Conn {
         };
         let (reason, data) = match step {
             EnhancedStep::Continue(challenge) => {
-                self.reauth.exchange = Some(exchange);
+                self.reauth.set_exchange(exchange);
                 (ReasonCode::ContinueAuthentication, Some(challenge))
             }
             EnhancedStep::Success { data, username }

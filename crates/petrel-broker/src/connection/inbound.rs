@@ -41,7 +41,7 @@ impl Conn {
                 }
                 // Session Expiry Interval as the DISCONNECT left it (MQTT-3.14.2-2 checked).
                 self.session.lock().expiry_interval = self.server.session_expiry_interval();
-                self.closed = Some((reason, publish_will));
+                self.closed = Some(Box::new((reason, publish_will)));
             }
             // CONNECT was answered by the handshake; nothing else is expected.
             _ => {}

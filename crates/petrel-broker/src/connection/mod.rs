@@ -119,8 +119,9 @@ pub(crate) struct Conn {
     pending: Option<Delivery>,
     /// The session's drop counters already added to the metrics.
     counted: ServerCounters,
-    /// Set once the session reported `Closed`.
-    closed: Option<(CloseReason, bool)>,
+    /// Set once the session reported `Closed` (boxed: set once, at the end, and every
+    /// connection holds this struct).
+    closed: Option<Box<(CloseReason, bool)>>,
     /// Store operations of this connection's session, committed before the next write
     /// (see `crate::persist`).
     persist: petrel_store::Batch,
@@ -313,7 +314,8 @@ impl Conn {
         self.settle_publishes().await;
         let (reason, publish_will) = self
             .closed
-            .clone()
+            .as_deref()
+            .cloned()
             .unwrap_or((CloseReason::ConnectionLost, false));
         let taken_over = reason == CloseReason::Local(ReasonCode::SessionTakenOver);
         let expiry = self.server.session_expiry_interval();
