@@ -326,14 +326,9 @@ mod tests {
         let peer = Peer::plain(addr.ip(), endpoint.allow_anonymous);
         let task = crate::connection::serve(Stream::Tcp(tcp), peer, admitted);
         let size = std::mem::size_of_val(&task);
-        eprintln!(
-            "SIZES future={} conn={} server={} cfg={} closed={}",
-            size,
-            std::mem::size_of::<crate::connection::Conn>(),
-            std::mem::size_of::<petrel_session::ServerSession>(),
-            std::mem::size_of::<petrel_session::ServerConfig>(),
-            std::mem::size_of::<Option<(petrel_session::CloseReason, bool)>>()
-        );
-        assert!(size <= 2560, "connection future is {size} bytes");
+        // The task's allocation is this future plus tokio's task header and trailer (about
+        // 100 bytes), rounded up to 128: at most 1920 keeps it within jemalloc's 2048-byte
+        // size class (the next one is 2560).
+        assert!(size <= 1920, "connection future is {size} bytes");
     }
 }
