@@ -35,6 +35,7 @@ mod accounting;
 mod args;
 mod conn;
 mod error;
+mod fastpub;
 mod payload;
 mod procfs;
 mod progress;

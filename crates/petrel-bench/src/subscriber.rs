@@ -5,11 +5,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Buf;
 use hdrhistogram::Histogram;
-use petrel_codec::{Packet, PubResp, QoS};
+use petrel_codec::{Packet, PacketId, PubResp, QoS};
 use tokio::sync::watch;
 
 use crate::accounting::SubscriberAccount;
+use crate::fastpub;
 use crate::payload::Header;
 use crate::pubsub::{Plan, Shared};
 use crate::wire::Conn;
@@ -30,7 +32,135 @@ pub(crate) fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("constant histogram bounds are valid")
 }
 
+/// What one subscriber counts during one read batch, before publishing it to the shared
+/// counters: fresh deliveries per publisher, and a cache of each publisher's sent count.
+struct Tally<'a> {
+    plan: &'a Plan,
+    shared: &'a Shared,
+    account: SubscriberAccount,
+    latency: Histogram<u64>,
+    /// Fresh deliveries per publisher in this batch.
+    batch: Vec<u64>,
+    touched: Vec<usize>,
+    fresh: u64,
+    /// A lower bound of what each publisher has sent (its counter only grows): reloaded
+    /// only for a sequence number at or above it, so most arrivals read no shared atomic.
+    sent_seen: Vec<u64>,
+}
+
+impl Tally<'_> {
+    /// True when `topic` is the topic of the publisher named in `header`.
+    fn topic_ok(&self, header: Option<Header>, topic: &[u8]) -> bool {
+        header
+            .and_then(|h| usize::try_from(h.publisher).ok())
+            .filter(|&i| i < self.plan.fanout.len())
+            .is_some_and(|i| self.plan.topic_of_publisher(i).as_bytes() == topic)
+    }
+
+    /// Accounts for one PUBLISH that arrived in a batch read at `now_ns`; `topic_ok` as
+    /// given by [`Tally::topic_ok`].
+    fn arrival(&mut self, header: Option<Header>, topic_ok: bool, now_ns: u64) {
+        if let Some(h) = header {
+            let i = h.publisher as usize;
+            if let (Some(seen), Some(sent)) = (self.sent_seen.get_mut(i), self.shared.sent.get(i)) {
+                if h.seq >= *seen {
+                    *seen = sent.load(Ordering::Acquire);
+                }
+            }
+        }
+        let sent_seen = &self.sent_seen;
+        let arrival = self
+            .account
+            .record(header, topic_ok, |i| sent_seen.get(i).copied().unwrap_or(0));
+        if let (Some(h), Some(a)) = (header, arrival) {
+            if a.is_fresh() {
+                let us = now_ns.saturating_sub(h.sent_ns) / 1000;
+                self.latency.saturating_record(us.max(1));
+                self.fresh += 1;
+                let i = h.publisher as usize;
+                if let Some(slot) = self.batch.get_mut(i) {
+                    if *slot == 0 {
+                        self.touched.push(i);
+                    }
+                    *slot += 1;
+                }
+            }
+        }
+    }
+
+    /// Publishes the batch's fresh deliveries to the shared counters; true if there were any.
+    fn publish(&mut self) -> bool {
+        if self.fresh == 0 {
+            return false;
+        }
+        self.shared
+            .received_total
+            .fetch_add(self.fresh, Ordering::Relaxed);
+        self.fresh = 0;
+        for i in self.touched.drain(..) {
+            if let (Some(n), Some(d), Some(w)) = (
+                self.batch.get_mut(i),
+                self.shared.delivered.get(i),
+                self.shared.wake.get(i),
+            ) {
+                d.fetch_add(*n, Ordering::AcqRel);
+                *n = 0;
+                w.notify_one();
+            }
+        }
+        true
+    }
+}
+
+/// Handles every complete packet in the read buffer. Plain PUBLISH frames on the expected
+/// topic take the allocation-free path of [`fastpub`]; everything else goes through the
+/// full decoder, with the same accounting.
+fn drain(conn: &mut Conn, tally: &mut Tally<'_>, now_ns: u64) -> Result<(), BenchError> {
+    let v5 = conn.version.is_v5();
+    loop {
+        if let Some(f) = fastpub::peek(&conn.rbuf, v5) {
+            let header = conn.rbuf.get(f.payload.clone()).and_then(Header::parse);
+            let topic = conn.rbuf.get(f.topic.clone()).unwrap_or_default();
+            if tally.topic_ok(header, topic) {
+                tally.arrival(header, true, now_ns);
+                conn.rbuf.advance(f.len);
+                ack(conn, f.qos, f.packet_id)?;
+                continue;
+            }
+        }
+        let Some(packet) = conn.next_packet()? else {
+            return Ok(());
+        };
+        match packet {
+            Packet::Publish(p) => {
+                let header = Header::parse(&p.payload);
+                let topic_ok = tally.topic_ok(header, p.topic.as_bytes());
+                tally.arrival(header, topic_ok, now_ns);
+                ack(conn, p.qos, p.packet_id)?;
+            }
+            Packet::PubRel(rel) => conn.queue(&Packet::PubComp(PubResp::new(rel.packet_id)))?,
+            Packet::PingResp => {}
+            other => return Err(conn.unexpected(&other, "PUBLISH or PUBREL")),
+        }
+    }
+}
+
+/// Queues the acknowledgement a PUBLISH at `qos` needs.
+fn ack(conn: &mut Conn, qos: QoS, packet_id: Option<PacketId>) -> Result<(), BenchError> {
+    match (qos, packet_id) {
+        (QoS::AtLeastOnce, Some(id)) => conn.queue(&Packet::PubAck(PubResp::new(id))),
+        (QoS::ExactlyOnce, Some(id)) => conn.queue(&Packet::PubRec(PubResp::new(id))),
+        _ => Ok(()),
+    }
+}
+
 /// Runs subscriber `idx` until `stop` turns true.
+///
+/// Latency: the clock is read once per read batch, right after the read returns, and that
+/// time is the arrival time of every message in the batch. A message's latency is therefore
+/// its delivery time up to the moment the bytes were taken from the socket (the decoding
+/// time of the messages before it in the batch is not counted), which is the time the
+/// broker needed to get it to us.
 pub(crate) async fn run(
     mut conn: Conn,
     idx: usize,
@@ -40,75 +170,27 @@ pub(crate) async fn run(
 ) -> Result<SubResult, BenchError> {
     let expected = plan.expected_for(idx);
     let subscriber = u32::try_from(idx).unwrap_or(u32::MAX);
-    let mut account = SubscriberAccount::new(subscriber, plan.run_id, expected);
-    let mut latency = latency_histogram();
+    let publishers = plan.publishers as usize;
+    let mut tally = Tally {
+        plan: &plan,
+        shared: &shared,
+        account: SubscriberAccount::new(subscriber, plan.run_id, expected),
+        latency: latency_histogram(),
+        batch: vec![0u64; publishers],
+        touched: Vec::new(),
+        fresh: 0,
+        sent_seen: vec![0u64; publishers],
+    };
     let mut last_delivery = None;
-    // Fresh deliveries per publisher in this batch, published to the shared counters once.
-    let mut batch = vec![0u64; plan.publishers as usize];
-    let mut touched: Vec<usize> = Vec::new();
 
     loop {
         if conn.try_read()? {
             let now = Instant::now();
             let now_ns =
                 u64::try_from(now.duration_since(shared.base).as_nanos()).unwrap_or(u64::MAX);
-            let mut fresh = 0u64;
-            while let Some(packet) = conn.next_packet()? {
-                match packet {
-                    Packet::Publish(p) => {
-                        let header = Header::parse(&p.payload);
-                        let topic_ok = header
-                            .and_then(|h| usize::try_from(h.publisher).ok())
-                            .filter(|&i| i < plan.fanout.len())
-                            .is_some_and(|i| plan.topic_of_publisher(i) == &*p.topic);
-                        let arrival = account.record(header, topic_ok, |i| {
-                            shared.sent.get(i).map_or(0, |s| s.load(Ordering::Acquire))
-                        });
-                        if let (Some(h), Some(a)) = (header, arrival) {
-                            if a.is_fresh() {
-                                let us = now_ns.saturating_sub(h.sent_ns) / 1000;
-                                latency.saturating_record(us.max(1));
-                                fresh += 1;
-                                let i = h.publisher as usize;
-                                if let Some(slot) = batch.get_mut(i) {
-                                    if *slot == 0 {
-                                        touched.push(i);
-                                    }
-                                    *slot += 1;
-                                }
-                            }
-                        }
-                        match (p.qos, p.packet_id) {
-                            (QoS::AtLeastOnce, Some(id)) => {
-                                conn.queue(&Packet::PubAck(PubResp::new(id)))?
-                            }
-                            (QoS::ExactlyOnce, Some(id)) => {
-                                conn.queue(&Packet::PubRec(PubResp::new(id)))?
-                            }
-                            _ => {}
-                        }
-                    }
-                    Packet::PubRel(rel) => {
-                        conn.queue(&Packet::PubComp(PubResp::new(rel.packet_id)))?
-                    }
-                    Packet::PingResp => {}
-                    other => return Err(conn.unexpected(&other, "PUBLISH or PUBREL")),
-                }
-            }
-            if fresh > 0 {
+            drain(&mut conn, &mut tally, now_ns)?;
+            if tally.publish() {
                 last_delivery = Some(now);
-                shared.received_total.fetch_add(fresh, Ordering::Relaxed);
-                for i in touched.drain(..) {
-                    if let (Some(n), Some(d), Some(w)) = (
-                        batch.get_mut(i),
-                        shared.delivered.get(i),
-                        shared.wake.get(i),
-                    ) {
-                        d.fetch_add(*n, Ordering::AcqRel);
-                        *n = 0;
-                        w.notify_one();
-                    }
-                }
             }
         }
         conn.try_flush()?;
@@ -121,6 +203,9 @@ pub(crate) async fn run(
             r = stop.changed() => if r.is_err() { break },
         }
     }
+    let Tally {
+        account, latency, ..
+    } = tally;
     conn.disconnect().await;
     Ok(SubResult {
         account,
