@@ -39,6 +39,7 @@ mod fastpub;
 mod payload;
 mod procfs;
 mod progress;
+mod pubframe;
 mod publisher;
 mod pubsub;
 mod report;

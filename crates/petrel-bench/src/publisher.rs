@@ -11,10 +11,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use petrel_codec::{ByteString, Packet, PacketId, Properties, PubResp, Publish, QoS};
+use petrel_codec::{Packet, PacketId, PubResp, QoS};
 
 use crate::payload::Header;
+use crate::pubframe::FrameTemplate;
 use crate::pubsub::{Plan, Shared};
 use crate::wire::Conn;
 use crate::BenchError;
@@ -81,6 +81,11 @@ impl IdPool {
     }
 }
 
+/// Nanoseconds from `base` to `t`.
+fn ns_since(base: Instant, t: Instant) -> u64 {
+    u64::try_from(t.duration_since(base).as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Runs publisher `idx` until it has sent its messages and its acknowledgements are in (or
 /// the grace period after the last send has passed).
 pub(crate) async fn run(
@@ -90,9 +95,16 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
 ) -> Result<PubResult, BenchError> {
     let qos = plan.qos;
-    let topic = ByteString::from(plan.topic_of_publisher(idx));
-    let payload_len = plan.payload;
-    let template = Bytes::from(vec![b'.'; payload_len]);
+    let frame = FrameTemplate::new(
+        conn.version,
+        plan.topic_of_publisher(idx),
+        qos,
+        plan.payload,
+    )
+    .map_err(|e| BenchError::Protocol {
+        client: conn.client.to_string(),
+        detail: format!("cannot encode PUBLISH: {e}"),
+    })?;
     let fanout = plan.fanout.get(idx).copied().unwrap_or(0);
     let window = u64::from(plan.window) * fanout;
     let max_unacked = plan.max_unacked(conn.version, conn.receive_maximum);
@@ -149,6 +161,8 @@ pub(crate) async fn run(
 
         // 2. New messages, within the limits.
         let now = Instant::now();
+        // Closed loop: every message of this batch carries the time the batch started.
+        let now_ns = ns_since(shared.base, now);
         let done = finished.is_some();
         let mut window_blocked = false;
         let mut next_due = None;
@@ -189,27 +203,19 @@ pub(crate) async fn run(
                     None => break,
                 }
             };
-            conn.queue(&Packet::Publish(Publish {
-                dup: false,
-                qos,
-                retain: false,
-                topic: topic.clone(),
+            frame.put(
+                &mut conn.wbuf,
                 packet_id,
-                properties: Properties::new(),
-                payload: template.clone(),
-            }))?;
-            let end = conn.wbuf.len();
-            if let Some(slot) = conn.wbuf.get_mut(end - payload_len..) {
-                let sent_ns = u64::try_from(sent_at.duration_since(shared.base).as_nanos())
-                    .unwrap_or(u64::MAX);
-                Header {
+                &Header {
                     run_id: plan.run_id,
                     publisher,
                     seq,
-                    sent_ns,
-                }
-                .write(slot);
-            }
+                    sent_ns: match interval {
+                        Some(_) => ns_since(shared.base, sent_at),
+                        None => now_ns,
+                    },
+                },
+            );
             seq += 1;
             produced += 1;
             // Published before the bytes leave, so a subscriber never sees seq >= sent.
