@@ -33,6 +33,11 @@ pub(crate) struct FastPublish {
 /// Reads the remaining length at `buf[1..]`: (value, bytes taken). `None` when incomplete,
 /// longer than 4 bytes, or not in its shortest form (left to the full decoder).
 fn remaining_length(buf: &[u8]) -> Option<(usize, usize)> {
+    let b1 = *buf.get(1)?;
+    if b1 & 0x80 == 0 {
+        // The common case: a frame under 128 bytes.
+        return Some((usize::from(b1), 1));
+    }
     let mut value = 0usize;
     for (i, &b) in buf.iter().skip(1).take(4).enumerate() {
         value |= usize::from(b & 0x7f) << (7 * i);

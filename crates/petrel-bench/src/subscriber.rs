@@ -35,7 +35,8 @@ pub(crate) fn latency_histogram() -> Histogram<u64> {
 /// What one subscriber counts during one read batch, before publishing it to the shared
 /// counters: fresh deliveries per publisher, and a cache of each publisher's sent count.
 struct Tally<'a> {
-    plan: &'a Plan,
+    /// Each publisher's topic, by publisher index.
+    topics: Vec<&'a [u8]>,
     shared: &'a Shared,
     account: SubscriberAccount,
     latency: Histogram<u64>,
@@ -53,8 +54,8 @@ impl Tally<'_> {
     fn topic_ok(&self, header: Option<Header>, topic: &[u8]) -> bool {
         header
             .and_then(|h| usize::try_from(h.publisher).ok())
-            .filter(|&i| i < self.plan.fanout.len())
-            .is_some_and(|i| self.plan.topic_of_publisher(i).as_bytes() == topic)
+            .and_then(|i| self.topics.get(i))
+            .is_some_and(|t| *t == topic)
     }
 
     /// Accounts for one PUBLISH that arrived in a batch read at `now_ns`; `topic_ok` as
@@ -172,7 +173,9 @@ pub(crate) async fn run(
     let subscriber = u32::try_from(idx).unwrap_or(u32::MAX);
     let publishers = plan.publishers as usize;
     let mut tally = Tally {
-        plan: &plan,
+        topics: (0..plan.fanout.len())
+            .map(|i| plan.topic_of_publisher(i).as_bytes())
+            .collect(),
         shared: &shared,
         account: SubscriberAccount::new(subscriber, plan.run_id, expected),
         latency: latency_histogram(),
