@@ -1,21 +1,61 @@
 //! Packet identifier allocation (MQTT-2.2.1-2, MQTT-2.2.1-3).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use petrel_codec::PacketId;
+
+/// A hasher for 16-bit packet identifiers: one multiplication instead of SipHash. The
+/// identifiers are chosen by the peer, but a map keyed by them holds at most 65535 entries
+/// and is bounded by Receive Maximum, so collisions cost time, never memory.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u8(*b);
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: spreads consecutive ids over both the low bits (bucket) and
+        // the high bits (hashbrown's control byte).
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Builds [`IdHasher`]s.
+pub(crate) type IdBuild = BuildHasherDefault<IdHasher>;
+/// A set of packet identifiers.
+pub(crate) type IdSet<K> = HashSet<K, IdBuild>;
+/// A map keyed by packet identifiers.
+pub(crate) type IdMap<K, V> = HashMap<K, V, IdBuild>;
 
 /// Hands out identifiers not currently in use, cycling through 1..=65535.
 #[derive(Debug, Clone)]
 pub(crate) struct IdAllocator {
     next: u16,
-    used: HashSet<u16>,
+    used: IdSet<u16>,
 }
 
 impl IdAllocator {
     pub(crate) fn new(next: u16) -> Self {
         Self {
             next: next.max(1),
-            used: HashSet::new(),
+            used: IdSet::default(),
         }
     }
 

@@ -1,10 +1,9 @@
 //! Incoming QoS 1 and 2 flows (sections 4.3.2 and 4.3.3, receiver side): acknowledgements
 //! owed to the peer and QoS 2 de-duplication until PUBREL.
 
-use std::collections::{HashMap, HashSet};
-
 use petrel_codec::{PacketId, PubResp, QoS, ReasonCode};
 
+use crate::ids::{IdMap, IdSet};
 use crate::message::PendingAck;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,15 +29,15 @@ pub(crate) enum Inbound {
 /// Incoming acknowledgement bookkeeping.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InFlightIn {
-    qos1: HashSet<PacketId>,
-    qos2: HashMap<PacketId, Qos2>,
+    qos1: IdSet<PacketId>,
+    qos2: IdMap<PacketId, Qos2>,
 }
 
 impl InFlightIn {
     /// Restores QoS 2 ids awaiting PUBREL from saved state (PUBREC counts as sent).
     pub(crate) fn restore(ids: &[PacketId]) -> Self {
         Self {
-            qos1: HashSet::new(),
+            qos1: IdSet::default(),
             qos2: ids.iter().map(|id| (*id, Qos2::Received)).collect(),
         }
     }

@@ -1,11 +1,12 @@
 //! Outgoing QoS 1 and 2 flows (sections 4.3.2 and 4.3.3, sender side): the ordered in-flight
 //! window and what each acknowledgement does to it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use petrel_codec::{PacketId, PubResp, QoS, ReasonCode};
 
 use crate::error::ProtocolViolation;
+use crate::ids::IdMap;
 use crate::message::Message;
 
 /// Where an outgoing QoS 1/2 message stands.
@@ -50,7 +51,7 @@ pub(crate) enum AckOutcome {
 pub(crate) struct OutFlight {
     seq: u64,
     entries: BTreeMap<u64, InFlight>,
-    index: HashMap<PacketId, u64>,
+    index: IdMap<PacketId, u64>,
     sent: usize,
 }
 
