@@ -145,3 +145,18 @@ fn load_stats(cpu: Duration, wall: Duration) -> LoadStats {
         peak_rss_kib: procfs::peak_rss_kib().unwrap_or(0),
     }
 }
+
+/// The tokio runtime for a load run: single-threaded when the process may use only one
+/// core (e.g. under `taskset -c 1`: no second thread to hand tasks to, no cross-thread
+/// wake-ups), otherwise one worker per available core.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    builder.enable_all().build()
+}

@@ -15,17 +15,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    // On one core (e.g. `taskset -c 1`), a single-threaded runtime: no second thread to hand
-    // tasks to, no cross-thread wake-ups.
-    let mut builder = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(threads);
-        b
-    };
-    let runtime = match builder.enable_all().build() {
+    let runtime = match petrel_bench::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("petrel-bench: cannot start the runtime: {e}");

@@ -81,10 +81,8 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The load generator's choice (one thread on one core) suits every subcommand.
+    let runtime = match petrel_bench::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("petrel: cannot start the runtime: {e}");
