@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::rumqtt::Rumqtt as Client;
 use common::*;
 use petrel_broker::Broker;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet as P4, QoS as Q4};
+use rumqttc::QoS as Q4;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 /// A broker with the metrics listener on an ephemeral port.
 async fn start_metrics(f: impl FnOnce(&mut petrel_broker::Config)) -> (Broker, SocketAddr) {
@@ -65,75 +65,6 @@ async fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
 fn delta(before: &HashMap<String, f64>, after: &HashMap<String, f64>, sample: &str) -> f64 {
     let v = |m: &HashMap<String, f64>| *m.get(sample).unwrap_or_else(|| panic!("no {sample}"));
     v(after) - v(before)
-}
-
-/// An MQTT 3.1.1 rumqttc client whose incoming packets arrive on a channel.
-struct Client {
-    client: AsyncClient,
-    rx: mpsc::UnboundedReceiver<P4>,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr, id: &str, clean: bool) -> Self {
-        let mut o = MqttOptions::new(id, addr.ip().to_string(), addr.port());
-        o.set_keep_alive(Duration::from_secs(60));
-        o.set_clean_session(clean);
-        let (client, mut el) = AsyncClient::new(o, 64);
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Ok(ev) = el.poll().await {
-                if let Event::Incoming(p) = ev {
-                    if tx.send(p).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        let mut c = Self { client, rx };
-        c.wait(|p| matches!(p, P4::ConnAck(_))).await;
-        c
-    }
-
-    async fn wait(&mut self, f: impl Fn(&P4) -> bool) -> P4 {
-        loop {
-            let p = tokio::time::timeout(WAIT, self.rx.recv())
-                .await
-                .expect("in time")
-                .expect("open");
-            if f(&p) {
-                return p;
-            }
-        }
-    }
-
-    async fn subscribe(&mut self, filter: &str, qos: Q4) {
-        self.client.subscribe(filter, qos).await.unwrap();
-        self.wait(|p| matches!(p, P4::SubAck(_))).await;
-    }
-
-    /// Publishes and waits for the acknowledgement of QoS 1 (PUBACK) and 2 (PUBCOMP).
-    async fn publish(&mut self, topic: &str, qos: Q4, retain: bool, payload: &str) {
-        self.client
-            .publish(topic, qos, retain, payload.as_bytes().to_vec())
-            .await
-            .unwrap();
-        match qos {
-            Q4::AtMostOnce => {}
-            Q4::AtLeastOnce => drop(self.wait(|p| matches!(p, P4::PubAck(_))).await),
-            Q4::ExactlyOnce => drop(self.wait(|p| matches!(p, P4::PubComp(_))).await),
-        }
-    }
-
-    async fn next_publish(&mut self) -> rumqttc::Publish {
-        match self.wait(|p| matches!(p, P4::Publish(_))).await {
-            P4::Publish(p) => p,
-            _ => unreachable!(),
-        }
-    }
-
-    async fn disconnect(self) {
-        self.client.disconnect().await.unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,69 +6,20 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::rumqtt::Rumqtt as C4;
 use common::*;
 use rumqttc::v5::mqttbytes::v5::{
     ConnectReturnCode, DisconnectReasonCode, LastWill as LastWill5, Packet as P5, PublishProperties,
 };
 use rumqttc::v5::mqttbytes::QoS as Q5;
-use rumqttc::{Event, LastWill, Packet as P4, QoS as Q4};
+use rumqttc::{LastWill, QoS as Q4};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-/// An MQTT 3.1.1 rumqttc client whose incoming packets arrive on a channel.
-struct C4 {
-    client: rumqttc::AsyncClient,
-    rx: mpsc::UnboundedReceiver<P4>,
-    task: JoinHandle<()>,
-}
 
 fn opts4(addr: SocketAddr, id: &str) -> rumqttc::MqttOptions {
     let mut o = rumqttc::MqttOptions::new(id, addr.ip().to_string(), addr.port());
     o.set_keep_alive(Duration::from_secs(5));
     o
-}
-
-impl C4 {
-    async fn start(o: rumqttc::MqttOptions) -> Self {
-        let (client, mut el) = rumqttc::AsyncClient::new(o, 64);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(async move {
-            while let Ok(ev) = el.poll().await {
-                if let Event::Incoming(p) = ev {
-                    if tx.send(p).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        let mut c = Self { client, rx, task };
-        c.wait(|p| matches!(p, P4::ConnAck(_))).await;
-        c
-    }
-
-    async fn wait(&mut self, f: impl Fn(&P4) -> bool) -> P4 {
-        loop {
-            let p = tokio::time::timeout(WAIT, self.rx.recv())
-                .await
-                .expect("in time")
-                .expect("open");
-            if f(&p) {
-                return p;
-            }
-        }
-    }
-
-    async fn subscribe(&mut self, filter: &str, qos: Q4) {
-        self.client.subscribe(filter, qos).await.unwrap();
-        self.wait(|p| matches!(p, P4::SubAck(_))).await;
-    }
-
-    async fn next_publish(&mut self) -> rumqttc::Publish {
-        match self.wait(|p| matches!(p, P4::Publish(_))).await {
-            P4::Publish(p) => p,
-            _ => unreachable!(),
-        }
-    }
 }
 
 /// An MQTT 5 rumqttc client whose incoming packets arrive on a channel.

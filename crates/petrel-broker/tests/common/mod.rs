@@ -2,6 +2,8 @@
 //! raw MQTT client built on the codec.
 #![allow(dead_code)]
 
+pub mod rumqtt;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
