@@ -2,18 +2,13 @@
 //! walk-through), and graceful shutdown on SIGTERM (DISCONNECT 0x8B to MQTT 5 clients).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PETRELD: &str = env!("CARGO_BIN_EXE_petreld");
+mod common;
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-struct Daemon(Child);
+use common::{free_port, Daemon, PETRELD};
 
 /// A fresh working directory, so that each petreld gets its own default data directory
 /// (`petrel-data`, relative; one broker at a time may use it).
@@ -26,32 +21,14 @@ fn scratch_cwd() -> std::path::PathBuf {
     dir
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start(port: u16) -> Daemon {
-    let child = Command::new(PETRELD)
-        .current_dir(scratch_cwd())
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log-level",
-            "warn",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("petreld starts");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "petreld did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Daemon(child)
+    let listen = format!("127.0.0.1:{port}");
+    Daemon::start(
+        &scratch_cwd(),
+        &["--listen", &listen],
+        Stdio::piped(),
+        &[port],
+    )
 }
 
 #[test]

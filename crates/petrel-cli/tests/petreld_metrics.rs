@@ -1,25 +1,13 @@
 //! `petreld --metrics ADDR` serves Prometheus metrics over HTTP.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-const PETRELD: &str = env!("CARGO_BIN_EXE_petreld");
+mod common;
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{free_port, Daemon};
 
 fn get(port: u16, path: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -39,26 +27,13 @@ fn metrics_flag_serves_prometheus_text() {
     let (mqtt, metrics) = (free_port(), free_port());
     let dir = std::env::temp_dir().join(format!("petreld-metrics-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let child = Command::new(PETRELD)
-        .current_dir(&dir)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{mqtt}"),
-            "--metrics",
-            &format!("127.0.0.1:{metrics}"),
-            "--log-level",
-            "warn",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("petreld starts");
-    let daemon = Daemon(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", metrics)).is_err() {
-        assert!(Instant::now() < deadline, "metrics listener did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (listen, metrics_addr) = (format!("127.0.0.1:{mqtt}"), format!("127.0.0.1:{metrics}"));
+    let daemon = Daemon::start(
+        &dir,
+        &["--listen", &listen, "--metrics", &metrics_addr],
+        Stdio::null(),
+        &[metrics],
+    );
     // One MQTT connection, then the scrape counts it.
     let mqtt_conn = TcpStream::connect(("127.0.0.1", mqtt)).expect("mqtt");
     let mut response = get(metrics, "/metrics");

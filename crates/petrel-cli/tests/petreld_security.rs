@@ -2,17 +2,13 @@
 //! ACL file, used unchanged) and several listeners; malformed lines stop the start-up with
 //! an error naming the line (CHECKLIST 21).
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PETRELD: &str = env!("CARGO_BIN_EXE_petreld");
+mod common;
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
+use common::{free_port, Daemon, PETRELD};
 
 fn scratch(tag: &str) -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -38,15 +34,6 @@ fn passwd(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
         assert!(st.success());
     }
     path
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn config(dir: &Path, tcp: u16, ws: u16, passwd: &Path, acl: &Path) -> PathBuf {
@@ -94,29 +81,8 @@ fn petreld_uses_mosquitto_password_and_acl_files() {
     .expect("acl");
     let (tcp, ws) = (free_port(), free_port());
     let cfg = config(&dir, tcp, ws, &pw, &acl);
-    let child = Command::new(PETRELD)
-        .current_dir(&dir)
-        .args([
-            "--config",
-            cfg.to_str().expect("utf-8"),
-            "--log-level",
-            "warn",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("petreld starts");
-    let _daemon = Daemon(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", tcp)).is_err()
-        || TcpStream::connect(("127.0.0.1", ws)).is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "petreld did not listen on both listeners"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let cfg = cfg.to_str().expect("utf-8");
+    let _daemon = Daemon::start(&dir, &["--config", cfg], Stdio::null(), &[tcp, ws]);
     let mut sub = Command::new("mosquitto_sub")
         .args([
             "-p",
