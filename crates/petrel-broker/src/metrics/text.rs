@@ -56,6 +56,14 @@ impl Out {
         self.family(name, "gauge", help);
         self.sample(name, &[], value);
     }
+
+    /// A counter family with one sample per QoS level (label `qos`).
+    fn counter_by_qos(&mut self, name: &str, help: &str, values: [u64; 3]) {
+        self.family(name, "counter", help);
+        for (qos, n) in QOS.iter().zip(values) {
+            self.sample(name, &[("qos", qos)], n);
+        }
+    }
 }
 
 /// Escapes a label value (backslash, double quote, line feed).
@@ -107,38 +115,26 @@ pub(crate) fn render(m: &MetricsSnapshot, s: &State) -> String {
         "Connections closed for a protocol violation or a malformed packet.",
         m.protocol_errors,
     );
-    o.family(
+    o.counter_by_qos(
         "messages_received_total",
-        "counter",
         "PUBLISH packets received from clients, by QoS.",
+        m.received_by_qos,
     );
-    for (qos, n) in QOS.iter().zip(m.received_by_qos) {
-        o.sample("messages_received_total", &[("qos", qos)], n);
-    }
-    o.family(
+    o.counter_by_qos(
         "messages_sent_total",
-        "counter",
         "PUBLISH packets sent to clients (resends included), by QoS.",
+        m.sent_by_qos,
     );
-    for (qos, n) in QOS.iter().zip(m.sent_by_qos) {
-        o.sample("messages_sent_total", &[("qos", qos)], n);
-    }
-    o.family(
+    o.counter_by_qos(
         "payload_bytes_received_total",
-        "counter",
         "Payload bytes of the PUBLISH packets received, by QoS.",
+        m.payload_received_by_qos,
     );
-    for (qos, n) in QOS.iter().zip(m.payload_received_by_qos) {
-        o.sample("payload_bytes_received_total", &[("qos", qos)], n);
-    }
-    o.family(
+    o.counter_by_qos(
         "payload_bytes_sent_total",
-        "counter",
         "Payload bytes of the PUBLISH packets sent, by QoS.",
+        m.payload_sent_by_qos,
     );
-    for (qos, n) in QOS.iter().zip(m.payload_sent_by_qos) {
-        o.sample("payload_bytes_sent_total", &[("qos", qos)], n);
-    }
     o.counter(
         "bytes_received_total",
         "Bytes read from client connections.",
