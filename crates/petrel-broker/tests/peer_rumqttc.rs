@@ -82,15 +82,7 @@ impl C5 {
     }
 
     async fn wait(&mut self, f: impl Fn(&P5) -> bool) -> P5 {
-        loop {
-            let p = tokio::time::timeout(WAIT, self.rx.recv())
-                .await
-                .expect("in time")
-                .expect("open");
-            if f(&p) {
-                return p;
-            }
-        }
+        common::rumqtt::next_matching(&mut self.rx, f).await
     }
 
     async fn subscribe(&mut self, filter: &str, qos: Q5) {

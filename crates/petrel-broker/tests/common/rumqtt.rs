@@ -10,6 +10,19 @@ use tokio::task::JoinHandle;
 
 use super::WAIT;
 
+/// The next value from `rx` for which `f` holds (others are skipped), within [`WAIT`].
+pub async fn next_matching<T>(rx: &mut mpsc::UnboundedReceiver<T>, f: impl Fn(&T) -> bool) -> T {
+    loop {
+        let p = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("in time")
+            .expect("open");
+        if f(&p) {
+            return p;
+        }
+    }
+}
+
 /// An MQTT 3.1.1 rumqttc client whose incoming packets arrive on a channel.
 pub struct Rumqtt {
     /// The client, for requests the helpers below do not cover.
@@ -48,15 +61,7 @@ impl Rumqtt {
 
     /// The next incoming packet for which `f` holds (others are skipped).
     pub async fn wait(&mut self, f: impl Fn(&Packet) -> bool) -> Packet {
-        loop {
-            let p = tokio::time::timeout(WAIT, self.rx.recv())
-                .await
-                .expect("in time")
-                .expect("open");
-            if f(&p) {
-                return p;
-            }
-        }
+        next_matching(&mut self.rx, f).await
     }
 
     /// Subscribes and waits for SUBACK.
