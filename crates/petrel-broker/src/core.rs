@@ -464,8 +464,13 @@ impl Core {
     }
 
     /// Publishes a will now, or after `delay` unless the client reconnects first.
-    pub fn schedule_will(self: &Arc<Self>, client_id: &ByteString, will: Arc<Message>, delay: u32) {
-        if delay == 0 {
+    pub fn schedule_will(
+        self: &Arc<Self>,
+        client_id: &ByteString,
+        will: Arc<Message>,
+        delay: Duration,
+    ) {
+        if delay.is_zero() {
             let core = self.clone();
             let id = client_id.clone();
             tokio::spawn(async move {
@@ -477,7 +482,7 @@ impl Core {
         let core = self.clone();
         let id = client_id.clone();
         let task = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
+            tokio::time::sleep(delay).await;
             core.wills().remove(&id);
             core.publish(will).await;
             core.forget(Op::ClearWill(id).into());
@@ -535,18 +540,23 @@ impl Core {
         let wall_now = crate::persist::wall_ms();
         let mut wills = Vec::new();
         for s in snapshot.sessions {
+            let will = s.will.as_ref().and_then(|w| {
+                let msg = crate::persist::restored_message(&w.message, now, wall_now)?;
+                Some((
+                    s.client_id.clone(),
+                    msg,
+                    will_due_in(&s, w.delay_interval, wall_now),
+                ))
+            });
             if s.expires_at_ms.is_some_and(|at| at <= wall_now) {
+                // The session ended while the broker was down: its will was due then, so it
+                // goes out now (MQTT-3.1.3-9), and the session stays gone.
+                wills.extend(will.map(|(id, msg, _)| (id, msg, Duration::ZERO)));
                 continue;
             }
+            wills.extend(will);
             let session = Session::new(s.client_id.clone(), s.expiry_interval);
             crate::persist::restore_queue(&session, &s, &self.metrics);
-            // The client was cut off by the restart: its stored will is due (after its
-            // delay, unless it reconnects first).
-            if let Some(will) = &s.will {
-                if let Some(msg) = crate::persist::restored_message(&will.message, now, wall_now) {
-                    wills.push((s.client_id.clone(), msg, will.delay_interval));
-                }
-            }
             for sub in s.subscriptions {
                 self.subscribe(
                     &session,
@@ -603,4 +613,17 @@ impl Core {
             );
         }
     }
+}
+
+/// How long after start-up the stored will of `record` is due. A session that was offline
+/// at the stop lost its client at `expires_at_ms - expiry`, so the will keeps the deadline
+/// it had then (its delay, capped by the session expiry as at the disconnect). A client
+/// still connected at the stop was cut off by the restart: its will gets its whole delay.
+fn will_due_in(record: &petrel_store::StoredSession, delay: u32, wall_now: u64) -> Duration {
+    let delay_ms = u64::from(delay.min(record.expiry_interval)) * 1000;
+    let Some(expires_at) = record.expires_at_ms else {
+        return Duration::from_millis(delay_ms);
+    };
+    let disconnected_at = expires_at.saturating_sub(u64::from(record.expiry_interval) * 1000);
+    Duration::from_millis((disconnected_at + delay_ms).saturating_sub(wall_now))
 }

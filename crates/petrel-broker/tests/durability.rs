@@ -197,37 +197,51 @@ async fn second_broker_on_the_same_directory_is_refused() {
     stop(broker, store).await;
 }
 
+/// Writes the state a killed broker leaves: a persistent "watcher" subscribed to `w/#`,
+/// and the session `dying` with a QoS 1 will on `w/dying` delayed by `delay` seconds.
+async fn killed_with_will(dir: &Dir, dying: petrel_store::StoredSession, delay: u32) {
+    use petrel_store::{Batch, Op, Store, StoredMessage, StoredSession, StoredSubscription};
+    let store = SqliteStore::open(&dir.0, SqliteOptions::default()).expect("open");
+    let mut b = Batch::new();
+    b.push(Op::PutSession(StoredSession::new("watcher", 3600)));
+    b.push(Op::Subscribe {
+        client_id: "watcher".into(),
+        subscription: StoredSubscription::new(
+            "w/#",
+            petrel_codec::SubscriptionOptions {
+                qos: QoS::AtLeastOnce,
+                ..Default::default()
+            },
+            None,
+        ),
+    });
+    let client_id = dying.client_id.clone();
+    b.push(Op::PutSession(dying));
+    b.push(Op::SetWill {
+        client_id,
+        will: petrel_store::StoredWill::new(
+            StoredMessage::new("w/dying", "gone", QoS::AtLeastOnce),
+            delay,
+        ),
+    });
+    store.commit(b).await.expect("commit");
+}
+
+/// Milliseconds since the Unix epoch, as the store records deadlines.
+fn wall_ms() -> u64 {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    u64::try_from(wall).expect("ms")
+}
+
 /// A will stored with a persistent session whose broker died is published after the
 /// restart (the client was cut off), and delivered to a persistent subscriber.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_will_is_published_after_a_crash() {
-    use petrel_store::{
-        Batch, Op, Store, StoredMessage, StoredSession, StoredSubscription, StoredWill,
-    };
     let dir = Dir::new("will");
-    {
-        // The state a killed broker leaves: a subscriber, and a client with a will.
-        let store = SqliteStore::open(&dir.0, SqliteOptions::default()).expect("open");
-        let mut b = Batch::new();
-        b.push(Op::PutSession(StoredSession::new("watcher", 3600)));
-        b.push(Op::Subscribe {
-            client_id: "watcher".into(),
-            subscription: StoredSubscription::new(
-                "w/#",
-                petrel_codec::SubscriptionOptions {
-                    qos: QoS::AtLeastOnce,
-                    ..Default::default()
-                },
-                None,
-            ),
-        });
-        b.push(Op::PutSession(StoredSession::new("dying", 3600)));
-        b.push(Op::SetWill {
-            client_id: "dying".into(),
-            will: StoredWill::new(StoredMessage::new("w/dying", "gone", QoS::AtLeastOnce), 0),
-        });
-        store.commit(b).await.expect("commit");
-    }
+    killed_with_will(&dir, petrel_store::StoredSession::new("dying", 3600), 0).await;
     let (broker, store) = start(&dir).await;
     let (mut s, ack) = Raw::connect_with(broker.local_addr(), persistent(V5, "watcher")).await;
     assert!(ack.session_present);
@@ -242,6 +256,52 @@ async fn stored_will_is_published_after_a_crash() {
     stop(broker, store).await;
 }
 
+/// MQTT-3.1.3-9: the will of a client that disconnected before the stop is due when its
+/// delay has passed since the disconnect, not a whole delay after the restart. Here the
+/// client went 59.5 s before the stop with a 60 s delay: the will comes at once, where a
+/// restarted delay would hold it for another minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_will_keeps_its_deadline_across_a_restart() {
+    let dir = Dir::new("will-deadline");
+    let mut dying = petrel_store::StoredSession::new("dying", 3600);
+    dying.expires_at_ms = Some(wall_ms() + 3_600_000 - 59_500);
+    killed_with_will(&dir, dying, 60).await;
+    let (broker, store) = start(&dir).await;
+    let (mut s, _) = Raw::connect_with(broker.local_addr(), persistent(V5, "watcher")).await;
+    let m = s
+        .next_publish()
+        .await
+        .expect("will due before the restart delivered");
+    assert_eq!(&m.payload[..], b"gone");
+    disconnect(&mut s).await;
+    stop(broker, store).await;
+}
+
+/// MQTT-3.1.3-9: the will is published when the session ends, if that is before the will
+/// delay. A session that expired while the broker was down publishes its will at start-up
+/// and is not restored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn will_of_a_session_that_expired_while_down_is_published_at_start() {
+    let dir = Dir::new("will-expired");
+    let mut dying = petrel_store::StoredSession::new("dying", 60);
+    dying.expires_at_ms = Some(wall_ms() - 1000);
+    killed_with_will(&dir, dying, 3600).await;
+    let (broker, store) = start(&dir).await;
+    let (mut s, _) = Raw::connect_with(broker.local_addr(), persistent(V5, "watcher")).await;
+    let m = s
+        .next_publish()
+        .await
+        .expect("will of the ended session delivered");
+    assert_eq!(&m.payload[..], b"gone");
+    assert_eq!(
+        broker.session_count(),
+        1,
+        "only the watcher's session is back"
+    );
+    disconnect(&mut s).await;
+    stop(broker, store).await;
+}
+
 /// A session that was offline when the broker stopped keeps its deadline across the
 /// restart (MQTT-3.1.2-23: it is removed when its expiry interval has passed since the
 /// disconnect), instead of getting its whole interval again from the start-up.
@@ -253,11 +313,7 @@ async fn offline_session_expires_at_its_stored_deadline_after_a_restart() {
         // Expiry interval one hour, of which all but one second had passed at the stop.
         let store = SqliteStore::open(&dir.0, SqliteOptions::default()).expect("open");
         let mut record = StoredSession::new("sleeper", 3600);
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_millis();
-        record.expires_at_ms = Some(u64::try_from(wall).expect("ms") + 1000);
+        record.expires_at_ms = Some(wall_ms() + 1000);
         store
             .commit(Batch::from(Op::PutSession(record)))
             .await

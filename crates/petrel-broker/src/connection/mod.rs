@@ -344,7 +344,11 @@ impl Conn {
             let delay = delay.min(expiry);
             // A takeover is a reconnect: a delayed will is cancelled by it.
             if !(taken_over && delay > 0) {
-                self.core.schedule_will(&self.client_id, msg, delay);
+                self.core.schedule_will(
+                    &self.client_id,
+                    msg,
+                    std::time::Duration::from_secs(delay.into()),
+                );
             }
         }
     }
