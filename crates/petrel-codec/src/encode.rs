@@ -302,8 +302,19 @@ impl Packet {
     /// in the protocol it names. The packet is first checked against every rule the
     /// decoder enforces; on error nothing is written.
     pub fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
-        if let Packet::Publish(p) = self {
-            return p.encode(version, buf);
+        match self {
+            Packet::Publish(p) => return p.encode(version, buf),
+            // The acknowledgement of every QoS 1/2 message: success without properties is
+            // always valid and always four bytes (MQTT 5 leaves the reason code out,
+            // section 3.4.2.1), so nothing is checked or sized.
+            Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r)
+                if r.reason == ReasonCode::Success && r.properties.is_empty() =>
+            {
+                let [hi, lo] = r.packet_id.get().to_be_bytes();
+                buf.extend_from_slice(&[first_byte(self), 2, hi, lo]);
+                return Ok(());
+            }
+            _ => {}
         }
         Rules {
             version,
