@@ -97,6 +97,50 @@ impl IdAllocator {
     }
 }
 
+/// Hands out identifiers cycling through 1..=65535 like [`IdAllocator`], for an owner
+/// that already records every identifier it holds (a server session's in-flight window):
+/// that record says which are in use, so no second set is updated per message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IdCursor {
+    next: u16,
+}
+
+impl IdCursor {
+    pub(crate) fn new(next: u16) -> Self {
+        Self { next: next.max(1) }
+    }
+
+    /// The next identifier that would be tried; saved in session state.
+    pub(crate) fn next_hint(&self) -> u16 {
+        self.next
+    }
+
+    /// The next identifier for which `in_use` is false; `None` when `held` (how many are
+    /// in use) leaves none free.
+    pub(crate) fn alloc(
+        &mut self,
+        held: usize,
+        in_use: impl Fn(PacketId) -> bool,
+    ) -> Option<PacketId> {
+        if held >= usize::from(u16::MAX) {
+            return None;
+        }
+        loop {
+            let candidate = self.next;
+            self.next = if self.next == u16::MAX {
+                1
+            } else {
+                self.next + 1
+            };
+            if let Some(id) = PacketId::new(candidate) {
+                if !in_use(id) {
+                    return Some(id);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +156,17 @@ mod tests {
         assert_eq!(b.alloc().map(PacketId::get), Some(2));
         b.release(PacketId::MIN);
         assert!(!b.in_use(PacketId::MIN));
+    }
+
+    /// MQTT-2.2.1-3: an identifier still held is never handed out again; the cursor
+    /// wraps from 65535 to 1 (0 is not an identifier).
+    #[test]
+    fn cursor_skips_held_ids_and_wraps_mqtt_2_2_1_3() {
+        let held = |n: u16| move |id: PacketId| id.get() == n;
+        let mut c = IdCursor::new(u16::MAX);
+        assert_eq!(c.alloc(1, held(5)).map(PacketId::get), Some(u16::MAX));
+        assert_eq!(c.alloc(1, held(1)).map(PacketId::get), Some(2));
+        assert_eq!(c.next_hint(), 3);
+        assert_eq!(c.alloc(usize::from(u16::MAX), |_| true), None);
     }
 }

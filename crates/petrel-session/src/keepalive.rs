@@ -3,10 +3,14 @@
 use std::time::{Duration, Instant};
 
 /// Server side: close when nothing arrived for 1.5 x keep-alive (MQTT-3.1.2-22).
+/// The deadline is kept as the time it counts from (the last packet received) plus the
+/// period, so that a packet costs one store, not an `Instant` addition.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ServerTimer {
+    /// The keep-alive period; `None`: `from` is the deadline itself.
     period: Option<Duration>,
-    deadline: Option<Instant>,
+    /// When the period started (the last packet), or the fixed deadline; `None`: stopped.
+    from: Option<Instant>,
 }
 
 impl ServerTimer {
@@ -14,34 +18,35 @@ impl ServerTimer {
     pub(crate) fn until(deadline: Instant) -> Self {
         Self {
             period: None,
-            deadline: Some(deadline),
+            from: Some(deadline),
         }
     }
 
     /// Switches to keep-alive mode; 0 turns it off.
     pub(crate) fn set_keep_alive(&mut self, now: Instant, secs: u16) {
         self.period = (secs > 0).then(|| Duration::from_millis(u64::from(secs) * 1500));
-        self.deadline = self.period.map(|p| now + p);
+        self.from = self.period.map(|_| now);
     }
 
     /// Stops the timer (e.g. while the broker decides on a CONNECT).
     pub(crate) fn stop(&mut self) {
-        self.deadline = None;
+        self.from = None;
     }
 
     /// A packet arrived.
     pub(crate) fn on_receive(&mut self, now: Instant) {
-        if let Some(p) = self.period {
-            self.deadline = Some(now + p);
+        if self.period.is_some() {
+            self.from = Some(now);
         }
     }
 
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        let from = self.from?;
+        Some(self.period.map_or(from, |p| from + p))
     }
 
     pub(crate) fn expired(&self, now: Instant) -> bool {
-        self.deadline.is_some_and(|d| now >= d)
+        self.deadline().is_some_and(|d| now >= d)
     }
 }
 

@@ -90,8 +90,18 @@ impl OutFlight {
         self.entries.get_mut(i)?.as_mut()
     }
 
+    /// True when `id` is held by an entry.
+    pub(crate) fn contains(&self, id: PacketId) -> bool {
+        self.index.contains_key(&id)
+    }
+
     pub(crate) fn remove(&mut self, id: PacketId) -> Option<InFlight> {
         let seq = self.index.remove(&id)?;
+        self.take_slot(seq)
+    }
+
+    /// Takes the entry at sequence number `seq`, whose index entry is already removed.
+    fn take_slot(&mut self, seq: u64) -> Option<InFlight> {
         let i = self.slot(seq);
         let e = self.entries.get_mut(i)?.take()?;
         self.live -= 1;
@@ -164,21 +174,32 @@ impl OutFlight {
     /// PUBACK received (QoS 1 complete, section 4.3.2).
     pub(crate) fn on_puback(&mut self, ack: &PubResp) -> Result<AckOutcome, ProtocolViolation> {
         let id = ack.packet_id;
-        match self.get_mut(id) {
-            None => Ok(AckOutcome::Ignored),
-            Some(e) if e.message.qos != QoS::AtLeastOnce => Err(ProtocolViolation::protocol(
-                "MQTT-4.3.2-1",
-                "PUBACK for a message that is not QoS 1",
-            )),
-            Some(_) => {
-                self.remove(id);
-                Ok(if ack.reason.is_error() {
-                    AckOutcome::Failed(id, ack.reason)
-                } else {
-                    AckOutcome::Delivered(id)
-                })
-            }
+        // One index lookup for the common case: the entry is taken out, or put back
+        // when the acknowledgement does not fit it.
+        let Some(seq) = self.index.remove(&id) else {
+            return Ok(AckOutcome::Ignored);
+        };
+        let qos = self
+            .entries
+            .get(self.slot(seq))
+            .and_then(Option::as_ref)
+            .map(|e| e.message.qos);
+        if qos != Some(QoS::AtLeastOnce) {
+            self.index.insert(id, seq);
+            return match qos {
+                None => Ok(AckOutcome::Ignored),
+                Some(_) => Err(ProtocolViolation::protocol(
+                    "MQTT-4.3.2-1",
+                    "PUBACK for a message that is not QoS 1",
+                )),
+            };
         }
+        self.take_slot(seq);
+        Ok(if ack.reason.is_error() {
+            AckOutcome::Failed(id, ack.reason)
+        } else {
+            AckOutcome::Delivered(id)
+        })
     }
 
     /// PUBREC received (QoS 2 first half, section 4.3.3, MQTT-4.3.3-3/-4).

@@ -9,7 +9,7 @@ use petrel_codec::{
 use super::{Phase, ServerEvent, ServerSession};
 use crate::alias::{InboundAliases, OutboundAliases};
 use crate::error::{CloseReason, ProtocolViolation, SendError};
-use crate::ids::IdAllocator;
+use crate::ids::IdCursor;
 use crate::qos_in::InFlightIn;
 use crate::state::ServerSessionState;
 use crate::validate::is_valid_topic_name;
@@ -328,10 +328,9 @@ impl ServerSession {
 
     fn restore(&mut self, state: ServerSessionState) {
         self.subscriptions = state.subscriptions;
-        self.ids = IdAllocator::new(state.next_packet_id);
+        self.ids = IdCursor::new(state.next_packet_id);
         for mut e in state.outgoing {
             e.sent = false;
-            self.ids.mark(e.packet_id);
             self.out.push(e);
         }
         self.inn = InFlightIn::restore(&state.incoming_qos2);

@@ -163,11 +163,9 @@ impl ServerSession {
     pub(super) fn on_ack_outcome(&mut self, o: AckOutcome) {
         match o {
             AckOutcome::Delivered(id) => {
-                self.ids.release(id);
                 self.events.push_back(ServerEvent::Delivered(id));
             }
             AckOutcome::Failed(id, reason) => {
-                self.ids.release(id);
                 self.events.push_back(ServerEvent::Failed {
                     packet_id: id,
                     reason,

@@ -41,7 +41,7 @@ use petrel_codec::{
 
 use crate::alias::{AliasPolicy, InboundAliases, OutboundAliases};
 use crate::error::{CloseReason, ProtocolViolation, SendError, SessionError};
-use crate::ids::IdAllocator;
+use crate::ids::IdCursor;
 use crate::keepalive::ServerTimer;
 use crate::message::{Message, PendingAck};
 use crate::qos_in::InFlightIn;
@@ -244,7 +244,8 @@ pub struct ServerSession {
     client_receive_max: u16,
     client_max_packet: u32,
     problem_info: bool,
-    ids: IdAllocator,
+    /// Packet ids of outgoing messages; those in use are the in-flight window's.
+    ids: IdCursor,
     out: OutFlight,
     inn: InFlightIn,
     queue: DeliveryQueue,
@@ -280,7 +281,7 @@ impl ServerSession {
             client_receive_max: u16::MAX,
             client_max_packet: u32::MAX,
             problem_info: true,
-            ids: IdAllocator::new(1),
+            ids: IdCursor::new(1),
             out: OutFlight::default(),
             inn: InFlightIn::default(),
             queue: DeliveryQueue::new(config.queue),
@@ -566,9 +567,6 @@ impl ServerSession {
         let mut outgoing = self.out.drain();
         for e in &mut outgoing {
             e.sent = false;
-        }
-        for e in &outgoing {
-            self.ids.release(e.packet_id);
         }
         ServerSessionState {
             client_id: self.client_id.clone(),

@@ -140,23 +140,23 @@ impl ServerSession {
                     None => continue,
                 }
             }
-            let Some(id) = self.ids.alloc() else {
+            let out = &self.out;
+            let Some(id) = self.ids.alloc(out.len(), |id| out.contains(id)) else {
                 self.counters.dropped_queue_full += 1;
                 continue;
             };
-            match self.build_publish(m.clone(), Some(id), false) {
-                Some(p) => {
-                    let e = InFlight {
-                        packet_id: id,
-                        message: m,
-                        state: OutState::Published,
-                        sent: true,
-                        transmitted: true,
-                    };
-                    self.out.push(e);
-                    return Some(Packet::Publish(p));
-                }
-                None => self.ids.release(id),
+            // The id is held once the entry is in the window; a message that does not fit
+            // leaves it free.
+            if let Some(p) = self.build_publish(m.clone(), Some(id), false) {
+                let e = InFlight {
+                    packet_id: id,
+                    message: m,
+                    state: OutState::Published,
+                    sent: true,
+                    transmitted: true,
+                };
+                self.out.push(e);
+                return Some(Packet::Publish(p));
             }
         }
     }
@@ -164,7 +164,6 @@ impl ServerSession {
     /// A message the client cannot accept is dropped as if sent (MQTT-3.1.2-25).
     fn drop_in_flight(&mut self, id: PacketId) {
         self.out.remove(id);
-        self.ids.release(id);
     }
 
     /// Builds the PUBLISH for `m` with an alias when the policy gives one, within the
