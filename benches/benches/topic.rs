@@ -1,5 +1,6 @@
 //! petrel-topic benchmarks: matching one topic against 10k, 100k and 1M subscriptions
-//! (trie index vs a naive linear scan), memory per subscription (counting allocator),
+//! (trie index vs a naive linear scan), against one exact subscription and 10k wildcard
+//! filters, memory per subscription (counting allocator),
 //! subscribe/unsubscribe throughput at 1M, retained lookups among 1M names, and matching
 //! under concurrent subscribe churn.
 //!
@@ -162,6 +163,70 @@ fn bench_match(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+}
+
+/// Every filter has a wildcard, at various levels: `wild_for(i)` of 10k.
+fn wild_for(i: usize) -> String {
+    let (site, dev) = (i / 100 % 100, i % 100);
+    match i % 5 {
+        0 => format!("site/{site}/device/+/temp"),
+        1 => format!("site/+/device/{dev}/temp"),
+        2 => format!("site/{site}/#"),
+        3 => format!("+/{site}/+/{dev}/#"),
+        _ => format!("site/{site}/device/{dev}/+"),
+    }
+}
+
+/// Matching in small and wildcard-only indexes: one exact subscription (plain, and in
+/// the broker's sharded index), and 10k filters that all have a wildcard.
+fn bench_match_shapes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("topic/match_shapes");
+    group.throughput(Throughput::Elements(1));
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+    let params = MatchParams::default();
+    let mut out = Matches::new();
+    let one = TopicName::new("petrel-bench/0000abcd/0").unwrap();
+    let mut plain = SubscriptionIndex::new();
+    plain.insert(&TopicFilter::from(one.clone()), None, 1u64, opts());
+    group.bench_function("one_exact", |b| {
+        b.iter(|| {
+            plain.matches(black_box(&one), &params, &mut out);
+            black_box(out.len())
+        })
+    });
+    let sharded = SharedSubscriptionIndex::new();
+    sharded.insert(&TopicFilter::from(one.clone()), None, 1u64, opts());
+    group.bench_function("one_exact_sharded", |b| {
+        b.iter(|| {
+            sharded.matches(black_box(&one), &params, &mut out);
+            black_box(out.len())
+        })
+    });
+    let mut wild = SubscriptionIndex::new();
+    for i in 0..10_000 {
+        wild.insert(
+            &TopicFilter::new(wild_for(i)).unwrap(),
+            None,
+            i as u64,
+            opts(),
+        );
+    }
+    let topics: Vec<TopicName> = (0..1024usize)
+        .map(|k| {
+            let x = k.wrapping_mul(2_654_435_761) % 10_000;
+            TopicName::new(format!("site/{}/device/{}/temp", x / 100, x % 100)).unwrap()
+        })
+        .collect();
+    let mut k = 0;
+    group.bench_function("wild_10k", |b| {
+        b.iter(|| {
+            k = (k + 1) & 1023;
+            wild.matches(black_box(&topics[k]), &params, &mut out);
+            black_box(out.len())
+        })
+    });
     group.finish();
 }
 
@@ -363,6 +428,7 @@ fn bench_concurrent(c: &mut Criterion) {
 criterion_group!(
     benches,
     bench_match,
+    bench_match_shapes,
     bench_churn,
     bench_retained,
     bench_concurrent

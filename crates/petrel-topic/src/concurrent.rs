@@ -25,7 +25,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::intern::StrHasherBuilder;
-use crate::name::level_spans;
+use crate::name::Slashes;
 use crate::{MatchParams, Matches, SubscriptionIndex, SubscriptionOptions, TopicFilter, TopicName};
 
 /// Default number of literal shards.
@@ -127,11 +127,12 @@ impl<K: Clone + Eq + Hash> SharedSubscriptionIndex<K> {
     /// Matches `topic` into `out` (cleared first); see [`SubscriptionIndex::matches`].
     pub fn matches(&self, topic: &TopicName, params: &MatchParams<'_, K>, out: &mut Matches<K>) {
         out.clear();
-        // Split once for both shards; the prefix ends with the second level.
+        // The first shard that needs the levels splits the topic, the second reuses them.
         out.spans.clear();
-        level_spans(topic.as_str(), &mut out.spans);
-        let end = out.spans.get(1).or(out.spans.first()).map_or(0, |s| s.1);
-        let prefix = topic.as_str().get(..end as usize).unwrap_or_default();
+        let text = topic.as_str();
+        // The prefix ends with the second level (or is the whole one-level name).
+        let end = Slashes::new(text).nth(1).unwrap_or(text.len());
+        let prefix = text.get(..end).unwrap_or_default();
         read(self.shard(prefix)).collect_split(topic, params, out);
         read(&self.wildcard).collect_split(topic, params, out);
     }

@@ -118,17 +118,23 @@ impl Hasher for StrHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
         let mut h = self.state;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            h = fold_mul(h ^ u64::from_le_bytes(word), self.key);
-        }
-        let rest = chunks.remainder();
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        h = fold_mul(h ^ u64::from_le_bytes(word), self.key ^ bytes.len() as u64);
-        self.state = h;
+        let n = bytes.len();
+        // The last word is the last eight bytes (overlapping the previous word), or all of
+        // a shorter string: every byte is read, with fixed-size loads and no copy.
+        let last = if n >= 8 {
+            let mut words = bytes[..n - 1].chunks_exact(8);
+            for chunk in &mut words {
+                h = fold_mul(h ^ word8(chunk), self.key);
+            }
+            word8(&bytes[n - 8..])
+        } else if n >= 4 {
+            u64::from(word4(&bytes[..4])) | u64::from(word4(&bytes[n - 4..])) << 32
+        } else if n > 0 {
+            u64::from(bytes[0]) | u64::from(bytes[n / 2]) << 8 | u64::from(bytes[n - 1]) << 16
+        } else {
+            0
+        };
+        self.state = fold_mul(h ^ last, self.key ^ n as u64);
     }
 
     #[inline]
@@ -138,6 +144,22 @@ impl Hasher for StrHasher {
 }
 
 const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The first eight bytes of `b` (at least eight long) as a little-endian word.
+#[inline]
+fn word8(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(w)
+}
+
+/// The first four bytes of `b` (at least four long) as a little-endian word.
+#[inline]
+fn word4(b: &[u8]) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[..4]);
+    u32::from_le_bytes(w)
+}
 
 /// Builds [`EdgeHasher`]s with a per-index random seed.
 #[derive(Debug, Clone)]
@@ -187,4 +209,35 @@ impl Hasher for EdgeHasher {
 #[inline]
 pub(crate) fn edge_key(parent: u32, atom: u32) -> u64 {
     (u64::from(parent) << 32) | u64::from(atom)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::{BuildHasher, Hasher};
+
+    use super::StrHasherBuilder;
+
+    fn hash(b: &StrHasherBuilder, bytes: &[u8]) -> u64 {
+        let mut h = b.build_hasher();
+        h.write(bytes);
+        h.finish()
+    }
+
+    /// Every byte of a level takes part in its hash, whatever the length (the short and
+    /// the overlapping-tail paths included), and so does the length.
+    #[test]
+    fn every_byte_and_the_length_count() {
+        let b = StrHasherBuilder::default();
+        let text: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..text.len() {
+            let s = &text[..n];
+            assert!(seen.insert(hash(&b, s)), "length {n}");
+            for i in 0..n {
+                let mut t = s.to_vec();
+                t[i] ^= 0x20;
+                assert_ne!(hash(&b, s), hash(&b, &t), "byte {i} of {n}");
+            }
+        }
+    }
 }

@@ -86,6 +86,7 @@ mod matches;
 mod name;
 mod retained;
 mod share;
+mod subs;
 mod subscriptions;
 mod trie;
 

@@ -49,14 +49,75 @@ impl core::iter::FusedIterator for Levels<'_> {}
 /// Appends the byte ranges of the levels of `s` to `out` (split once, reused by every
 /// index a match visits).
 pub(crate) fn level_spans(s: &str, out: &mut Vec<(u32, u32)>) {
-    let mut start = 0u32;
-    for (i, b) in s.bytes().enumerate() {
-        if b == b'/' {
-            out.push((start, i as u32));
-            start = i as u32 + 1;
+    let mut start = 0;
+    for i in Slashes::new(s) {
+        out.push((start as u32, i as u32));
+        start = i + 1;
+    }
+    out.push((start as u32, s.len() as u32));
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The byte positions of the `/` in a string, found eight bytes at a time.
+#[derive(Debug, Clone)]
+pub(crate) struct Slashes<'a> {
+    rest: &'a [u8],
+    /// Position of the first byte of `rest`.
+    next: usize,
+    /// Position of the word `bits` was taken from.
+    base: usize,
+    /// One high bit per `/` byte of the current word not reported yet.
+    bits: u64,
+}
+
+impl<'a> Slashes<'a> {
+    pub(crate) fn new(s: &'a str) -> Self {
+        Self {
+            rest: s.as_bytes(),
+            next: 0,
+            base: 0,
+            bits: 0,
         }
     }
-    out.push((start, s.len() as u32));
+}
+
+impl Iterator for Slashes<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.bits == 0 {
+            if self.rest.is_empty() {
+                return None;
+            }
+            // Little-endian: byte `i` of the word is bits `8 i..8 i + 8`; a short last word
+            // is padded with zeros, which are not `/`.
+            let (w, take) = match self.rest.first_chunk::<8>() {
+                Some(word) => (u64::from_le_bytes(*word), 8),
+                None => {
+                    let w = self
+                        .rest
+                        .iter()
+                        .rev()
+                        .fold(0, |w, &b| (w << 8) | u64::from(b));
+                    (w, self.rest.len())
+                }
+            };
+            let rest = self.rest.get(take..).unwrap_or_default();
+            // Zero bytes of `x` are the `/`; set the high bit of exactly those bytes (no
+            // carry crosses a byte: each sum is at most 0xfe).
+            let x = w ^ (ONES * u64::from(b'/'));
+            let low = ONES * 0x7f;
+            self.bits = !(((x & low).wrapping_add(low)) | x | low);
+            self.base = self.next;
+            self.next += take;
+            self.rest = rest;
+        }
+        let i = (self.bits.trailing_zeros() / 8) as usize;
+        self.bits &= self.bits - 1;
+        Some(self.base + i)
+    }
 }
 
 /// A validated MQTT topic name: non-empty, at most 65,535 bytes, no U+0000, no `+` or `#`.
@@ -170,7 +231,7 @@ impl fmt::Display for TopicName {
 
 #[cfg(test)]
 mod tests {
-    use super::{level_spans, Levels};
+    use super::{level_spans, Levels, Slashes};
 
     /// Levels are what `split('/')` gives, empty levels included (section 4.7.1.1: `/`
     /// separates levels, and a leading, trailing or doubled `/` makes an empty level).
@@ -186,6 +247,27 @@ mod tests {
                 .map(|&(a, b)| &s[a as usize..b as usize])
                 .collect();
             assert_eq!(got, want, "{s:?}");
+        }
+    }
+
+    /// The word-at-a-time search finds exactly the `/` bytes, at every offset and length
+    /// and next to bytes that differ from `/` in one bit (`.`, `o`, and 0xAF in `ï`).
+    #[test]
+    fn slashes_are_the_slash_bytes() {
+        let pattern = "a/./o//\u{7f}/\u{e9}\u{ef}/a.b/ooo/////x/";
+        for start in 0..pattern.len() {
+            for end in start..=pattern.len() {
+                let Some(s) = pattern.get(start..end) else {
+                    continue;
+                };
+                let want: Vec<usize> = s
+                    .bytes()
+                    .enumerate()
+                    .filter(|&(_, b)| b == b'/')
+                    .map(|(i, _)| i)
+                    .collect();
+                assert_eq!(Slashes::new(s).collect::<Vec<_>>(), want, "{s:?}");
+            }
         }
     }
 }

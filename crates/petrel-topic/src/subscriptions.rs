@@ -1,59 +1,37 @@
-//! [`SubscriptionIndex`]: every subscription of a broker in a level trie.
+//! [`SubscriptionIndex`]: every subscription of a broker, exact filters in a hash map and
+//! wildcard filters in a level trie.
 
+use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::entries::EntryList;
-use crate::intern::NIL;
+use crate::intern::{StrHasherBuilder, NIL};
 use crate::name::level_spans;
+use crate::subs::Subs;
 use crate::trie::{Trie, ROOT};
-use crate::{
-    MatchParams, Matched, Matches, ShareChoice, SubscriptionOptions, TopicFilter, TopicName,
-};
+use crate::{MatchParams, Matches, SubscriptionOptions, TopicFilter, TopicName};
 
 /// A level of the topic not looked up yet (interned ids are far below it).
 const UNSEEN: u32 = u32::MAX - 3;
 
-/// A shared-subscription group at one filter.
-#[derive(Debug)]
-struct Group<K> {
-    name: Box<str>,
-    members: EntryList<K>,
-    /// Round-robin position; atomic so matching needs only `&self`.
-    cursor: AtomicUsize,
-}
-
-/// Everything subscribed at one filter.
-#[derive(Debug)]
-struct Subs<K> {
-    direct: EntryList<K>,
-    /// Boxed on purpose: shared groups are rare, so most filters pay 8 bytes, not 24.
-    #[allow(clippy::box_collection)]
-    shared: Option<Box<Vec<Group<K>>>>,
-}
-
-impl<K: Clone + Eq + Hash> Subs<K> {
-    fn is_empty(&self) -> bool {
-        self.direct.is_empty() && self.shared.is_none()
-    }
-
-    fn groups(&self) -> &[Group<K>] {
-        self.shared.as_deref().map_or(&[], |g| g.as_slice())
-    }
-}
-
 /// All subscriptions, keyed by subscriber `K` (a client id, a session number...).
 ///
-/// Filters are stored in a trie by level, so matching a topic name visits only the
-/// branches that can match: for a name of `L` levels it costs about `L` hash probes per
-/// live wildcard branch, independent of the number of subscriptions.
+/// A filter without wildcards matches only the identical name, so such filters are kept
+/// in a hash map by their text: one probe finds them all. Filters with a wildcard are
+/// stored in a trie by level, so matching a topic name visits only the branches that can
+/// match: for a name of `L` levels it costs about `L` hash probes per live wildcard branch,
+/// independent of the number of subscriptions, and nothing when there is no wildcard
+/// filter at all.
 ///
 /// One subscriber has at most one subscription per (filter, share name); inserting again
 /// replaces the options. This type is single-threaded (`&mut self` to change); the broker
 /// shares it through [`SharedSubscriptionIndex`](crate::SharedSubscriptionIndex).
 #[derive(Debug)]
 pub struct SubscriptionIndex<K> {
+    /// Filters with a `+` or `#` level.
     trie: Trie<Box<Subs<K>>>,
+    /// Filters without wildcards, by their text (a randomly keyed hasher: the text comes
+    /// from peers).
+    exact: HashMap<Box<str>, Subs<K>, StrHasherBuilder>,
     len: usize,
 }
 
@@ -61,6 +39,7 @@ impl<K> Default for SubscriptionIndex<K> {
     fn default() -> Self {
         Self {
             trie: Trie::default(),
+            exact: HashMap::default(),
             len: 0,
         }
     }
@@ -82,9 +61,10 @@ impl<K: Clone + Eq + Hash> SubscriptionIndex<K> {
         self.len == 0
     }
 
-    /// Number of live trie nodes, for statistics.
+    /// Number of live trie nodes (the root included) plus one per exact filter, for
+    /// statistics.
     pub fn node_count(&self) -> usize {
-        self.trie.node_count()
+        self.trie.node_count() + self.exact.len()
     }
 
     /// Subscribes `key` to `filter` (in shared group `share`, if given). Returns the options
@@ -96,32 +76,14 @@ impl<K: Clone + Eq + Hash> SubscriptionIndex<K> {
         key: K,
         options: SubscriptionOptions,
     ) -> Option<SubscriptionOptions> {
-        let node = self.trie.insert_path(filter.levels(), true);
-        let subs = self.trie.node_mut(node).data.get_or_insert_with(|| {
-            Box::new(Subs {
-                direct: EntryList::default(),
-                shared: None,
-            })
-        });
-        let replaced = match share {
-            None => subs.direct.upsert(key, options),
-            Some(name) => {
-                let groups = subs.shared.get_or_insert_with(Default::default);
-                let i = match groups.iter().position(|g| &*g.name == name) {
-                    Some(i) => i,
-                    None => {
-                        groups.push(Group {
-                            name: name.into(),
-                            members: EntryList::default(),
-                            cursor: AtomicUsize::new(0),
-                        });
-                        groups.len() - 1
-                    }
-                };
-                let group = &mut groups[i];
-                group.members.upsert(key, options)
-            }
+        let subs = if filter.has_wildcards() {
+            let node = self.trie.insert_path(filter.levels(), true);
+            let data = &mut self.trie.node_mut(node).data;
+            &mut **data.get_or_insert_with(Default::default)
+        } else {
+            self.exact.entry(filter.as_str().into()).or_default()
         };
+        let replaced = subs.upsert(share, key, options);
         if replaced.is_none() {
             self.len += 1;
         }
@@ -136,31 +98,26 @@ impl<K: Clone + Eq + Hash> SubscriptionIndex<K> {
         share: Option<&str>,
         key: &K,
     ) -> Option<SubscriptionOptions> {
-        let node = self.trie.find_path(filter.levels(), true);
-        if node == NIL {
-            return None;
-        }
-        let subs = self.trie.node_mut(node).data.as_mut()?;
-        let removed = match share {
-            None => subs.direct.remove(key)?,
-            Some(name) => {
-                let groups = subs.shared.as_mut()?;
-                let i = groups.iter().position(|g| &*g.name == name)?;
-                let removed = groups[i].members.remove(key)?;
-                if groups[i].members.is_empty() {
-                    groups.swap_remove(i);
-                    if groups.is_empty() {
-                        subs.shared = None;
-                    }
-                }
-                removed
+        let removed;
+        if filter.has_wildcards() {
+            let node = self.trie.find_path(filter.levels(), true);
+            if node == NIL {
+                return None;
             }
-        };
-        self.len -= 1;
-        if subs.is_empty() {
-            self.trie.node_mut(node).data = None;
-            self.trie.prune(node);
+            let subs = self.trie.node_mut(node).data.as_mut()?;
+            removed = subs.remove(share, key)?;
+            if subs.is_empty() {
+                self.trie.node_mut(node).data = None;
+                self.trie.prune(node);
+            }
+        } else {
+            let subs = self.exact.get_mut(filter.as_str())?;
+            removed = subs.remove(share, key)?;
+            if subs.is_empty() {
+                self.exact.remove(filter.as_str());
+            }
         }
+        self.len -= 1;
         Some(removed)
     }
 
@@ -171,19 +128,14 @@ impl<K: Clone + Eq + Hash> SubscriptionIndex<K> {
         share: Option<&str>,
         key: &K,
     ) -> Option<SubscriptionOptions> {
+        if !filter.has_wildcards() {
+            return self.exact.get(filter.as_str())?.get(share, key);
+        }
         let node = self.trie.find_path(filter.levels(), true);
         if node == NIL {
             return None;
         }
-        let subs = self.trie.node(node).data.as_ref()?;
-        let list = match share {
-            None => &subs.direct,
-            Some(name) => &subs.groups().iter().find(|g| &*g.name == name)?.members,
-        };
-        list.items()
-            .iter()
-            .find(|m| &m.key == key)
-            .map(|m| m.options)
+        self.trie.node(node).data.as_ref()?.get(share, key)
     }
 
     /// Finds every subscription matching `topic` into `out` (cleared first).
@@ -200,19 +152,31 @@ impl<K: Clone + Eq + Hash> SubscriptionIndex<K> {
     /// Like [`SubscriptionIndex::matches`] but appends to `out` without clearing it.
     pub fn collect(&self, topic: &TopicName, params: &MatchParams<'_, K>, out: &mut Matches<K>) {
         out.spans.clear();
-        level_spans(topic.as_str(), &mut out.spans);
         self.collect_split(topic, params, out);
     }
 
-    /// [`SubscriptionIndex::collect`] with `out.spans` already holding the topic's levels.
-    /// A level is interned only when the walk reaches a node with literal children at its
-    /// depth, so branches that end early cost no look-up.
+    /// [`SubscriptionIndex::collect`] with `out.spans` either empty or holding the topic's
+    /// levels (split once for several indexes). The exact filters cost one probe; the topic
+    /// is split only when there are wildcard filters, and a level is interned only when the
+    /// walk reaches a node with literal children at its depth, so branches that end early
+    /// cost no look-up.
     pub(crate) fn collect_split(
         &self,
         topic: &TopicName,
         params: &MatchParams<'_, K>,
         out: &mut Matches<K>,
     ) {
+        if !self.exact.is_empty() {
+            if let Some(subs) = self.exact.get(topic.as_str()) {
+                subs.emit(params, &mut out.direct, &mut out.shared);
+            }
+        }
+        if self.trie.is_bare() {
+            return;
+        }
+        if out.spans.is_empty() {
+            level_spans(topic.as_str(), &mut out.spans);
+        }
         let Matches {
             direct,
             shared,
@@ -245,6 +209,23 @@ impl<K: Clone + Eq + Hash> SubscriptionIndex<K> {
                 continue;
             }
             let d = depth as usize;
+            let only = self.trie.only_child(node);
+            if only != NIL {
+                // One literal child: compare levels instead of two hash probes.
+                let hit = match levels.get(d).copied() {
+                    Some(UNSEEN) => {
+                        let (start, end) = spans.get(d).copied().unwrap_or_default();
+                        let level = text.get(start as usize..end as usize).unwrap_or_default();
+                        self.trie.level_text(only) == level
+                    }
+                    Some(atom) => self.trie.atom(only) == atom,
+                    None => false,
+                };
+                if hit {
+                    stack.push((only, depth + 1));
+                }
+                continue;
+            }
             let atom = match levels.get(d).copied() {
                 Some(UNSEEN) => {
                     let (start, end) = spans.get(d).copied().unwrap_or_default();
@@ -265,53 +246,16 @@ impl<K: Clone + Eq + Hash> SubscriptionIndex<K> {
         }
     }
 
+    /// Reports the subscriptions of trie node `id`, if it has any.
     fn emit(
         &self,
         id: u32,
         params: &MatchParams<'_, K>,
-        direct: &mut Vec<Matched<K>>,
-        shared: &mut Vec<Matched<K>>,
+        direct: &mut Vec<crate::Matched<K>>,
+        shared: &mut Vec<crate::Matched<K>>,
     ) {
-        let Some(subs) = self.trie.node(id).data.as_ref() else {
-            return;
-        };
-        let items = subs.direct.items();
-        match params.publisher {
-            // MQTT-3.8.3-3: No Local subscriptions do not get their own messages.
-            Some(p) => direct.extend(
-                items
-                    .iter()
-                    .filter(|m| !(m.options.no_local && &m.key == p))
-                    .cloned(),
-            ),
-            None => direct.extend_from_slice(items),
+        if let Some(subs) = self.trie.node(id).data.as_ref() {
+            subs.emit(params, direct, shared);
         }
-        for group in subs.groups() {
-            if let Some(m) = pick(group, params) {
-                shared.push(m.clone());
-            }
-        }
-    }
-}
-
-/// One member of `group` for this message, or `None` when no member is available.
-fn pick<'g, K>(group: &'g Group<K>, params: &MatchParams<'_, K>) -> Option<&'g Matched<K>> {
-    let members = group.members_items();
-    let n = members.len();
-    if n == 0 {
-        return None;
-    }
-    let start = match params.share {
-        ShareChoice::RoundRobin => group.cursor.fetch_add(1, Ordering::Relaxed),
-        ShareChoice::Random(r) | ShareChoice::Sticky(r) => (r % n as u64) as usize,
-    };
-    (0..n)
-        .map(|i| &members[(start.wrapping_add(i)) % n])
-        .find(|m| params.available.is_none_or(|ok| ok(&m.key)))
-}
-
-impl<K> Group<K> {
-    fn members_items(&self) -> &[Matched<K>] {
-        self.members.raw_items()
     }
 }

@@ -90,6 +90,23 @@ impl<T> Trie<T> {
         self.atoms.name(self.node(id).atom)
     }
 
+    /// The literal child of `node` when it is its only one, or [`NIL`].
+    #[inline]
+    pub(crate) fn only_child(&self, node: &Node<T>) -> u32 {
+        let first = node.first_child;
+        if first != NIL && self.node(first).next_sibling == NIL {
+            first
+        } else {
+            NIL
+        }
+    }
+
+    /// The interned level of literal node `id`.
+    #[inline]
+    pub(crate) fn atom(&self, id: u32) -> u32 {
+        self.node(id).atom
+    }
+
     /// The literal child of `node` for interned level `atom`, or [`NIL`].
     #[inline]
     pub(crate) fn child(&self, node: u32, atom: u32) -> u32 {
@@ -218,6 +235,13 @@ impl<T> Trie<T> {
             self.free.push(node);
             node = parent;
         }
+    }
+
+    /// True when the trie holds nothing but its root.
+    #[inline]
+    pub(crate) fn is_bare(&self) -> bool {
+        let root = self.node(ROOT);
+        root.first_child == NIL && root.plus == NIL && root.hash == NIL && root.data.is_none()
     }
 
     /// Number of live nodes (the root included).

@@ -213,6 +213,55 @@ proptest! {
         prop_assert_eq!(index.node_count(), 1);
     }
 
+    /// Exact filters (kept apart from the wildcard trie) and wildcard filters over the same
+    /// levels agree with the reference, with names drawn from the exact filters so most
+    /// look-ups hit; `$` names still match exact `$` filters but no leading wildcard
+    /// (MQTT-4.7.2-1). `get` finds each subscription, and removing everything empties both
+    /// stores.
+    #[test]
+    fn exact_and_wildcard_filters_agree_with_reference(
+        (ops, names) in prop::collection::vec(name(), 1..10).prop_flat_map(|exact| {
+            let filters = prop::collection::vec(filter(), 0..4).prop_map(move |mut wild| {
+                wild.extend(exact.iter().cloned());
+                wild
+            });
+            filters.prop_flat_map(|filters| {
+                let names = prop::sample::subsequence(filters.clone(), 1..=filters.len())
+                    .prop_map(|f| f.into_iter().filter(|f| !f.contains(['+', '#'])).collect::<Vec<_>>());
+                (prop::collection::vec(op(filters), 1..40), names)
+            })
+        })
+    ) {
+        let mut model = Model::new();
+        let mut index = SubscriptionIndex::new();
+        let shared = SharedSubscriptionIndex::with_shards(2);
+        let mut out = Matches::new();
+        for op in &ops {
+            apply(&mut model, &mut index, &shared, op);
+        }
+        for ((filter, share, key), qos) in &model {
+            let f = TopicFilter::new(filter.as_str()).unwrap();
+            let g = share.map(|s| format!("g{s}"));
+            prop_assert_eq!(index.get(&f, g.as_deref(), key).map(|o| o.qos), Some(*qos));
+            prop_assert_eq!(shared.get(&f, g.as_deref(), key).map(|o| o.qos), Some(*qos));
+        }
+        for n in names.iter().map(String::as_str).chain(["$SYS", "$SYS/a", "a/b"]) {
+            let topic = TopicName::new(n).unwrap();
+            index.matches(&topic, &MatchParams::default(), &mut out);
+            check_matches(&model, n, &out);
+            shared.matches(&topic, &MatchParams::default(), &mut out);
+            check_matches(&model, n, &out);
+        }
+        for ((filter, share, key), _) in std::mem::take(&mut model) {
+            let g = share.map(|s| format!("g{s}"));
+            let f = TopicFilter::new(filter.as_str()).unwrap();
+            prop_assert!(index.remove(&f, g.as_deref(), &key).is_some());
+            prop_assert!(index.get(&f, g.as_deref(), &key).is_none());
+        }
+        prop_assert!(index.is_empty());
+        prop_assert_eq!(index.node_count(), 1);
+    }
+
     /// The plain matcher agrees with the reference.
     #[test]
     fn filter_matches_reference(f in filter(), n in name()) {
