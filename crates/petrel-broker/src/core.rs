@@ -171,6 +171,11 @@ impl Core {
         let mut batch: Batch = extra.into_iter().collect();
         let mut deliveries = Vec::new();
         let mut stored = None;
+        // A QoS 0/1 message is queued for its targets at once, before its commit: online
+        // subscribers get it without waiting for the disk, and a delivery acknowledged
+        // before its enqueue was written is never written (see `crate::persist`). While the
+        // store is failing, deliveries wait: a refused message is not delivered.
+        let at_once = msg.qos != QoS::ExactlyOnce && self.store.is_healthy();
         if let Ok(name) = TopicName::new(msg.topic.clone()) {
             if msg.retain {
                 let (outcome, op) =
@@ -185,8 +190,11 @@ impl Core {
             }
             let origin = msg.origin.as_deref();
             let mut targets = Vec::new();
-            for t in self.index.route(&name, msg.qos, origin) {
-                let delivery = Delivery {
+            let mut found = false;
+            let mut dropped = Batch::new();
+            self.index.route_each(&name, msg.qos, origin, |t| {
+                found = true;
+                let mut delivery = Delivery {
                     msg: msg.clone(),
                     qos: t.qos,
                     // MQTT-3.3.1-12 / -13: RETAIN kept only with Retain As Published.
@@ -194,6 +202,23 @@ impl Core {
                     sub_ids: t.sub_ids,
                     stored: None,
                 };
+                if at_once {
+                    // Queued now unless durable (decided under the same lock); a durable
+                    // one waits below until its enqueue is ordered in the store.
+                    let limits = &self.config.limits;
+                    match t.session.enqueue_volatile(delivery, limits, &self.metrics) {
+                        Ok(ids) => {
+                            for id in ids {
+                                dropped.push(Op::Dequeue {
+                                    client_id: t.session.client_id.clone(),
+                                    message_id: id,
+                                });
+                            }
+                            return;
+                        }
+                        Err(d) => delivery = d,
+                    }
+                }
                 let durable =
                     delivery.qos != QoS::AtMostOnce && t.session.lock().expiry_interval > 0;
                 if durable {
@@ -204,8 +229,9 @@ impl Core {
                     );
                 }
                 deliveries.push((t.session, delivery, durable));
-            }
-            if deliveries.is_empty() && !msg.retain {
+            });
+            self.forget(dropped);
+            if !found && !msg.retain {
                 self.metrics.dropped(DropReason::NoSubscribers, 1);
             }
             if !targets.is_empty() {
@@ -219,15 +245,11 @@ impl Core {
             }
         }
         let commit = (!batch.is_empty()).then(|| self.store.commit(batch));
-        // A QoS 0/1 message is queued for its targets at once, before its commit: online
-        // subscribers get it without waiting for the disk, and a delivery acknowledged
-        // before its enqueue was written is never written (see `crate::persist`). While the
-        // store is failing, deliveries wait: a refused message is not delivered.
-        let deliveries = if msg.qos == QoS::ExactlyOnce || !self.store.is_healthy() {
-            deliveries
-        } else {
+        let deliveries = if at_once {
             self.queue_deliveries(deliveries, stored);
             Vec::new()
+        } else {
+            deliveries
         };
         Routed {
             deliveries,

@@ -105,28 +105,47 @@ impl SubscriptionIndex {
     /// Every session that should receive a message on `topic`, one target per session
     /// for ordinary subscriptions plus one per matching shared group (preferring connected
     /// members). `origin` is the publisher's client id, for No Local (MQTT-3.8.3-3).
+    #[cfg(test)]
     pub fn route(&self, topic: &TopicName, qos: QoS, origin: Option<&str>) -> Vec<Target> {
+        let mut targets = Vec::new();
+        self.route_each(topic, qos, origin, |t| targets.push(t));
+        targets
+    }
+
+    /// [`Self::route`] handing each target to `each` as it is found: no list of targets
+    /// is built per message. `each` runs after the index's locks are released.
+    pub fn route_each(
+        &self,
+        topic: &TopicName,
+        qos: QoS,
+        origin: Option<&str>,
+        each: impl FnMut(Target),
+    ) {
         let online = |k: &Key| k.0.is_online();
         let params = MatchParams {
             available: Some(&online),
             ..MatchParams::default()
         };
         // The match buffer of this thread, reused: no allocation per message once it
-        // has grown to the largest fan-out seen.
+        // has grown to the largest fan-out seen. Taken out of the cell while in use, so
+        // `each` may route too (it then uses a fresh buffer).
         MATCHES.with(|cell| {
             let mut found = cell.take();
             self.inner.matches(topic, &params, &mut found);
-            let targets = Self::targets(&mut found, qos, origin);
+            Self::targets(&mut found, qos, origin, each);
             // Drops the session references now, keeps the capacity.
             found.clear();
             cell.set(found);
-            targets
-        })
+        });
     }
 
-    /// One target per matching session (and per shared group) of `found`.
-    fn targets(found: &mut Matches<Key>, qos: QoS, origin: Option<&str>) -> Vec<Target> {
-        let mut targets = Vec::with_capacity(found.len());
+    /// One target per matching session (and per shared group) of `found`, handed to `each`.
+    fn targets(
+        found: &mut Matches<Key>,
+        qos: QoS,
+        origin: Option<&str>,
+        mut each: impl FnMut(Target),
+    ) {
         let is_origin = |m: &Matched<Key>| origin == Some(&*m.key.0.client_id);
         // MQTT-3.8.3-3: No Local subscriptions of the publisher itself do not count.
         let counts = |m: &&Matched<Key>| !(m.options.no_local && is_origin(m));
@@ -143,7 +162,7 @@ impl SubscriptionIndex {
                 retain_as_published |= m.options.retain_as_published;
                 sub_ids.extend(m.options.identifier.map(NonZeroU32::get));
             }
-            targets.push(Target {
+            each(Target {
                 session: first.key.0.clone(),
                 qos: qos.min(qos_from(max)),
                 retain_as_published,
@@ -151,7 +170,7 @@ impl SubscriptionIndex {
             });
         }
         for m in found.shared() {
-            targets.push(Target {
+            each(Target {
                 session: m.key.0.clone(),
                 qos: qos.min(qos_from(m.options.qos)),
                 retain_as_published: m.options.retain_as_published,
@@ -163,7 +182,6 @@ impl SubscriptionIndex {
                     .collect(),
             });
         }
-        targets
     }
 }
 

@@ -164,8 +164,34 @@ impl Session {
     /// Returns the store ids of durable deliveries that were dropped (this one or older
     /// ones), which the caller removes from the store.
     pub fn enqueue(&self, delivery: Delivery, limits: &Limits, metrics: &Metrics) -> Vec<u64> {
+        let st = self.lock();
+        self.enqueue_locked(st, delivery, limits, metrics)
+    }
+
+    /// [`Self::enqueue`] for a delivery that is not durable here: one that this session,
+    /// persistent and at QoS 1 or 2, must have stored first is handed back untouched
+    /// (`Err`). Decided and queued under one lock.
+    pub fn enqueue_volatile(
+        &self,
+        delivery: Delivery,
+        limits: &Limits,
+        metrics: &Metrics,
+    ) -> Result<Vec<u64>, Delivery> {
+        let st = self.lock();
+        if delivery.qos != QoS::AtMostOnce && st.expiry_interval > 0 {
+            return Err(delivery);
+        }
+        Ok(self.enqueue_locked(st, delivery, limits, metrics))
+    }
+
+    fn enqueue_locked(
+        &self,
+        mut st: MutexGuard<'_, SessionState>,
+        delivery: Delivery,
+        limits: &Limits,
+        metrics: &Metrics,
+    ) -> Vec<u64> {
         let mut dropped = Vec::new();
-        let mut st = self.lock();
         if st.ended || (st.owner.is_none() && delivery.qos == QoS::AtMostOnce) {
             let reason = if st.ended {
                 DropReason::SessionEnded
