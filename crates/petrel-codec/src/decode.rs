@@ -1,12 +1,12 @@
 //! Incremental, zero-copy decoding of one packet from a byte buffer.
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 
 use crate::property_codec;
 use crate::validate::Rules;
 use crate::wire::{parse_varint, Reader};
 use crate::{
-    Auth, ConnAck, Connect, DecodeError, Disconnect, Packet, PacketType, Properties,
+    Auth, ConnAck, Connect, DecodeError, Disconnect, Packet, PacketId, PacketType, Properties,
     ProtocolVersion, PubResp, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
     SubscriptionOptions, UnsubAck, Unsubscribe, Will,
 };
@@ -34,6 +34,9 @@ pub fn decode(
     let Some(&first) = buf.first() else {
         return Ok(None);
     };
+    if let Some(packet) = short_ack(buf, max_packet_size) {
+        return Ok(Some(packet));
+    }
     let packet_type = check_first_byte(first, version)?;
     let Some((remaining, len_bytes)) = parse_varint(buf.get(1..).unwrap_or_default())? else {
         return Ok(None);
@@ -66,6 +69,25 @@ pub fn decode(
     r.finish()?;
     rules.packet(&packet)?;
     Ok(Some(packet))
+}
+
+/// The acknowledgement of every QoS 1/2 message in its usual form, four bytes (success and
+/// no properties; MQTT 5 leaves both out, section 3.4.2.1), taken from `buf` without
+/// framing a body: the same packet in every version. Anything else (a zero packet
+/// identifier, reserved flags set, a longer form) is left to the full decoder.
+fn short_ack(buf: &mut BytesMut, max_packet_size: u32) -> Option<Packet> {
+    let &[first @ (0x40 | 0x50 | 0x62 | 0x70), 2, hi, lo, ..] = &buf[..] else {
+        return None;
+    };
+    let id = PacketId::new(u16::from_be_bytes([hi, lo])).filter(|_| max_packet_size >= 4)?;
+    buf.advance(4);
+    let r = PubResp::new(id);
+    Some(match first {
+        0x40 => Packet::PubAck(r),
+        0x50 => Packet::PubRec(r),
+        0x62 => Packet::PubRel(r),
+        _ => Packet::PubComp(r),
+    })
 }
 
 /// Checks the packet type and the flag bits of the first byte (MQTT-2.1.3-1, MQTT-3.3.1-4).
