@@ -53,9 +53,13 @@ impl Delivery {
         for id in &self.sub_ids {
             properties.0.push(Property::SubscriptionIdentifier(*id));
         }
-        petrel_session::Message::new(self.msg.topic.clone(), self.msg.payload.clone(), self.qos)
-            .with_retain(self.retain)
-            .with_properties(properties)
+        petrel_session::Message {
+            topic: self.msg.topic.clone(),
+            payload: self.msg.payload.clone(),
+            qos: self.qos,
+            retain: self.retain,
+            properties,
+        }
     }
 
     /// [`Self::to_message`] with the message's expiry, for `ServerSession::deliver` (which
