@@ -292,6 +292,10 @@ impl Core {
         deliveries: Vec<(Arc<Session>, Delivery, bool)>,
         stored: Option<u64>,
     ) {
+        // Most messages were queued at routing: nothing is left to walk.
+        if deliveries.is_empty() {
+            return;
+        }
         let mut dropped = Batch::new();
         for (session, mut delivery, durable) in deliveries {
             if durable {
