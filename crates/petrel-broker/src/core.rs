@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytestring::ByteString;
-use petrel_codec::{QoS, ReasonCode};
+use petrel_codec::QoS;
 use petrel_store::{Batch, Op, QueueTarget, Store, StoredSession, StoredSubscription};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
@@ -131,6 +131,14 @@ impl Core {
     /// A fresh connection number.
     pub fn next_conn_id(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Wakes the connection of every session (at shutdown: each sees the flag and closes).
+    pub fn wake_all(&self) {
+        let sessions: Vec<Arc<Session>> = self.sessions().values().cloned().collect();
+        for session in sessions {
+            session.notify.notify_one();
+        }
     }
 
     /// Number of sessions (connected or not).
@@ -361,41 +369,43 @@ impl Core {
     }
 
     /// Attaches a connection to the session of `client_id`, creating or replacing it.
-    /// Any connection attached before is told to close with 0x8E (session takeover).
-    /// Returns the session and the Session Present flag.
+    /// Any connection attached before is woken and, no longer the owner, closes with 0x8E
+    /// (session takeover, MQTT-3.1.4-3). Returns the session and the Session Present flag.
+    /// (No channel per connection for this: issue 8, memory per idle connection.)
     pub fn attach(
         &self,
         client_id: &ByteString,
         clean_start: bool,
         expiry_interval: u32,
         conn_id: u64,
-        kick: oneshot::Sender<ReasonCode>,
     ) -> (Arc<Session>, bool) {
         if let Some(will) = self.wills().remove(client_id) {
             will.abort();
         }
         let mut sessions = self.sessions();
         let existing = sessions.get(client_id).cloned();
-        let owner = Owner {
-            conn_id,
-            kick: Some(kick),
-        };
+        let owner = Owner { conn_id };
         if let Some(old) = existing {
             let mut st = old.lock();
-            if let Some(prev) = st.owner.take() {
-                if let Some(k) = prev.kick {
-                    let _ = k.send(ReasonCode::SessionTakenOver);
-                }
-            }
-            if !clean_start && !st.ended {
+            let taken_over = st.owner.take().is_some();
+            let resumed = !clean_start && !st.ended;
+            if resumed {
                 st.owner = Some(owner);
                 st.expiry_interval = expiry_interval;
                 old.online.store(true, Ordering::Relaxed);
-                drop(st);
-                return (old, true);
             }
             drop(st);
-            self.discard(&old);
+            if !resumed {
+                self.discard(&old);
+            }
+            if taken_over {
+                // Only the connection taken over waits on this session's notification
+                // now: this one waits for the protocol state first (`Session::slot`).
+                old.notify.notify_one();
+            }
+            if resumed {
+                return (old, true);
+            }
         }
         let session = Session::new(client_id.clone(), expiry_interval);
         session.lock().owner = Some(owner);

@@ -195,6 +195,7 @@ impl Broker {
     /// 0x8B), and waits up to `grace` for connections to flush and close.
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.shutdown.send(true);
+        self.core.wake_all();
         for t in &self.tasks {
             t.abort();
         }

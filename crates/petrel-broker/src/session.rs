@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytestring::ByteString;
 use petrel_codec::Property;
-use petrel_codec::{PacketId, QoS, ReasonCode, SubscriptionOptions};
+use petrel_codec::{PacketId, QoS, SubscriptionOptions};
 use petrel_session::{OutgoingMessage, ServerSessionState};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 
 use crate::config::{DropPolicy, Limits};
 use crate::message::Message;
@@ -83,13 +83,12 @@ pub(crate) struct Saved {
     pub stored: HashMap<PacketId, (u64, QoS)>,
 }
 
-/// The connection currently attached to a session.
-#[derive(Debug)]
+/// The connection currently attached to a session. A connection that finds it is no
+/// longer the owner was taken over and closes (see `Core::attach`).
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Owner {
     /// Connection number.
     pub conn_id: u64,
-    /// Tells the connection to close with a reason (takeover).
-    pub kick: Option<oneshot::Sender<ReasonCode>>,
 }
 
 /// Mutable session state.

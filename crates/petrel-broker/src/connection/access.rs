@@ -231,7 +231,9 @@ impl Conn {
         let user = self.username.as_deref();
         self.core
             .access
-            .allows(&self.client_id, user, |a, c| a.can_publish(c, topic))
+            .allows(&self.session.client_id, user, |a, c| {
+                a.can_publish(c, topic)
+            })
     }
 
     /// Whether this client may subscribe with `filter` (else SUBACK 0x87 / 0x80).
@@ -239,7 +241,9 @@ impl Conn {
         let user = self.username.as_deref();
         self.core
             .access
-            .allows(&self.client_id, user, |a, c| a.can_subscribe(c, filter))
+            .allows(&self.session.client_id, user, |a, c| {
+                a.can_subscribe(c, filter)
+            })
     }
 
     /// Whether a message on `topic` may be delivered to this client (checked at every
@@ -248,7 +252,9 @@ impl Conn {
         let user = self.username.as_deref();
         self.core
             .access
-            .allows(&self.client_id, user, |a, c| a.can_deliver(c, topic))
+            .allows(&self.session.client_id, user, |a, c| {
+                a.can_deliver(c, topic)
+            })
     }
 }
 
@@ -307,7 +313,7 @@ impl Conn {
             }
             _ => {
                 // Failed, or authenticated as someone else: DISCONNECT 0x87.
-                tracing::debug!(client = %self.client_id, "re-authentication failed");
+                tracing::debug!(client = %self.session.client_id, "re-authentication failed");
                 self.close_with(super::Close::Server(ReasonCode::NotAuthorized));
                 return;
             }

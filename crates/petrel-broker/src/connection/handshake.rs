@@ -3,7 +3,6 @@
 //! policy to the will, attaches the session (taking it over from an older connection)
 //! and accepts.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -15,14 +14,13 @@ use petrel_session::{
     ServerSession, Subscription,
 };
 use tokio::io::AsyncWriteExt;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{buffers, encode_all, feed, now, write_out, BufGauge, Conn};
 use crate::config::Config;
 use crate::core::Core;
 use crate::topic::validate_name;
-use crate::transport::{ConnRead as OwnedReadHalf, ConnWrite as OwnedWriteHalf, Peer};
+use crate::transport::{Peer, Stream};
 
 static ASSIGNED: AtomicU64 = AtomicU64::new(1);
 
@@ -62,8 +60,7 @@ pub(crate) fn server_config(config: &Config) -> ServerConfig {
 pub(super) struct Io<'a, 'b> {
     pub core: &'a Core,
     pub server: &'a mut ServerSession,
-    pub rd: &'a mut OwnedReadHalf,
-    pub wr: &'a mut OwnedWriteHalf,
+    pub stream: &'a mut Stream,
     pub gauge: &'a mut BufGauge<'b>,
 }
 
@@ -84,7 +81,7 @@ impl Io<'_, '_> {
     async fn flush(&mut self) -> bool {
         let mut out = BytesMut::new();
         encode_all(self.server, &mut out);
-        write_out(self.wr, &mut out, &self.core.metrics).await
+        write_out(self.stream, &mut out, &self.core.metrics).await
     }
 
     /// Reads until the session reports CONNECT or AUTH, or the connection ends.
@@ -107,7 +104,7 @@ impl Io<'_, '_> {
             let deadline = self.server.poll_timeout().map(Instant::from_std);
             let metrics = &self.core.metrics;
             let server = &mut *self.server;
-            let read = buffers::read_with(self.rd, metrics, |b| feed(server, b, metrics));
+            let read = buffers::read_with(self.stream, metrics, |b| feed(server, b, metrics));
             let n = match deadline {
                 Some(at) => tokio::time::timeout_at(at, read).await.ok(),
                 None => Some(read.await),
@@ -151,7 +148,7 @@ impl Io<'_, '_> {
     /// Writes what is left (a refusing CONNACK) and closes the transport.
     async fn close(&mut self) {
         self.flush().await;
-        let _ = self.wr.shutdown().await;
+        let _ = self.stream.shutdown().await;
     }
 }
 
@@ -160,16 +157,14 @@ impl Io<'_, '_> {
 pub(super) async fn accept(
     core: &Arc<Core>,
     peer: &Peer,
-    rd: &mut OwnedReadHalf,
-    wr: &mut OwnedWriteHalf,
+    stream: &mut Stream,
     gauge: &mut BufGauge<'_>,
-) -> Option<(Conn, oneshot::Receiver<ReasonCode>)> {
+) -> Option<Conn> {
     let mut server = ServerSession::new(now(), core.session_config.clone());
     let mut io = Io {
         core,
         server: &mut server,
-        rd,
-        wr,
+        stream,
         gauge,
     };
     let connect = match io.next().await {
@@ -208,7 +203,7 @@ async fn establish(
     mut server: ServerSession,
     connect: Connect,
     login: super::access::Login,
-) -> Option<(Conn, oneshot::Receiver<ReasonCode>)> {
+) -> Option<Conn> {
     let mut params = AcceptParams::new();
     let client_id = if connect.client_id.is_empty() {
         // The session refused an empty id where it needs a clean session (MQTT-3.1.3-8).
@@ -222,8 +217,7 @@ async fn establish(
         connect.client_id.clone()
     };
     let conn_id = core.next_conn_id();
-    let (kick_tx, kick_rx) = oneshot::channel();
-    let (session, present) = core.attach(&client_id, connect.clean_start, 0, conn_id, kick_tx);
+    let (session, present) = core.attach(&client_id, connect.clean_start, 0, conn_id);
     // Wait for a connection this one takes over to hand the protocol state back.
     // If it does not within the connect timeout (a peer that stopped reading keeps its
     // task in a write), go on without its in-flight messages: they come back to the
@@ -261,11 +255,7 @@ async fn establish(
         core.detach(&session, conn_id).await;
         return None;
     }
-    let stored: HashMap<_, _> = if present {
-        saved.stored
-    } else {
-        HashMap::new()
-    };
+    let stored = (present && !saved.stored.is_empty()).then(|| Box::new(saved.stored));
     session.lock().expiry_interval = server.session_expiry_interval();
     let will = connect.will.as_ref().map(|w| {
         let msg = crate::message::Message::new(
@@ -284,8 +274,7 @@ async fn establish(
     let conn = Conn {
         core: core.clone(),
         conn_id,
-        client_id,
-        username: login.username,
+        username: login.username.map(|u| Box::from(&*u)),
         reauth: login.reauth,
         session,
         server,
@@ -300,5 +289,5 @@ async fn establish(
         publishes: Default::default(),
         has_will: connect.will.is_some(),
     };
-    Some((conn, kick_rx))
+    Some(conn)
 }

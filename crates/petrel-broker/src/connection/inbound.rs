@@ -36,7 +36,7 @@ impl Conn {
                 publish_will,
             } => {
                 if let CloseReason::Protocol(v) = &reason {
-                    tracing::debug!(client = %self.client_id, error = %v, "protocol violation");
+                    tracing::debug!(client = %self.session.client_id, error = %v, "protocol violation");
                     Metrics::add(&self.core.metrics.protocol_errors, 1);
                 }
                 // Session Expiry Interval as the DISCONNECT left it (MQTT-3.14.2-2 checked).
@@ -76,7 +76,7 @@ impl Conn {
             {
                 if self.server.session_expiry_interval() > 0 {
                     extra.push(Op::AddIncomingQos2 {
-                        client_id: self.client_id.clone(),
+                        client_id: self.session.client_id.clone(),
                         packet_id,
                     });
                 }
@@ -94,7 +94,7 @@ impl Conn {
                 m.retain,
                 &m.properties,
                 now,
-                Some(self.client_id.clone()),
+                Some(self.session.client_id.clone()),
             );
             routed = Some(self.core.route(msg, extra));
         }
@@ -148,7 +148,7 @@ impl Conn {
             return;
         }
         if let Err(e) = self.server.ack_publish(ack, reason) {
-            tracing::debug!(client = %self.client_id, error = %e, "cannot acknowledge");
+            tracing::debug!(client = %self.session.client_id, error = %e, "cannot acknowledge");
         }
     }
 
@@ -193,7 +193,7 @@ impl Conn {
             let existed = self.core.subscribe(&self.session, &req.filter, info);
             if persistent {
                 batch.push(Op::Subscribe {
-                    client_id: self.client_id.clone(),
+                    client_id: self.session.client_id.clone(),
                     subscription: StoredSubscription::new(req.filter.clone(), opts, req.identifier),
                 });
             }
@@ -221,7 +221,7 @@ impl Conn {
             }
         }
         if let Err(e) = self.server.suback(packet_id, reasons, Properties::new()) {
-            tracing::debug!(client = %self.client_id, error = %e, "cannot answer SUBSCRIBE");
+            tracing::debug!(client = %self.session.client_id, error = %e, "cannot answer SUBSCRIBE");
         }
         for (filter, qos, sub_id) in retained {
             self.core.send_retained(&self.session, &filter, qos, sub_id);
@@ -236,7 +236,7 @@ impl Conn {
             let existed = self.core.unsubscribe(&self.session, raw);
             if persistent && existed {
                 batch.push(Op::Unsubscribe {
-                    client_id: self.client_id.clone(),
+                    client_id: self.session.client_id.clone(),
                     filter: raw.clone(),
                 });
             }

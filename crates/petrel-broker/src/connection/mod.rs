@@ -18,19 +18,16 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use bytestring::ByteString;
 use petrel_codec::{Packet, PacketId, Properties, Property, QoS, ReasonCode};
 use petrel_session::{CloseReason, PendingAck, ServerCounters, ServerSession, SessionError};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{oneshot, OwnedMutexGuard};
+use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
 
 use crate::core::Core;
 use crate::metrics::{DropReason, Metrics};
 use crate::session::{Delivery, Saved, Session};
-use crate::transport::{
-    Admitted, ConnRead as OwnedReadHalf, ConnWrite as OwnedWriteHalf, Peer, Stream,
-};
+use crate::transport::{Admitted, Peer, Stream};
 
 /// How the broker closes a connection on its own initiative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +65,13 @@ fn now() -> std::time::Instant {
 
 /// Feeds bytes to the session, counting a protocol violation.
 fn feed(server: &mut ServerSession, bytes: &[u8], metrics: &Metrics) {
-    if let Err(SessionError::Protocol(v)) = server.handle_bytes(now(), bytes) {
+    // Held-back input (no bytes) is dated by the read that brought it: no clock read.
+    let fed = if bytes.is_empty() {
+        server.resume_input()
+    } else {
+        server.handle_bytes(now(), bytes)
+    };
+    if let Err(SessionError::Protocol(v)) = fed {
         tracing::debug!(error = %v, "protocol violation");
         Metrics::add(&metrics.protocol_errors, 1);
     }
@@ -83,7 +86,7 @@ fn encode_all(server: &mut ServerSession, out: &mut BytesMut) {
 
 /// Writes `out` (flushing TLS and WebSocket buffers) and gives its buffer back to the
 /// pool.
-async fn write_out(wr: &mut OwnedWriteHalf, out: &mut BytesMut, metrics: &Metrics) -> bool {
+async fn write_out(wr: &mut Stream, out: &mut BytesMut, metrics: &Metrics) -> bool {
     if out.is_empty() {
         return true;
     }
@@ -100,9 +103,8 @@ async fn write_out(wr: &mut OwnedWriteHalf, out: &mut BytesMut, metrics: &Metric
 pub(crate) struct Conn {
     core: Arc<Core>,
     conn_id: u64,
-    client_id: ByteString,
     /// The authenticated user name, for authorisation.
-    username: Option<ByteString>,
+    username: Option<Box<str>>,
     /// MQTT 5 enhanced authentication state, for re-authentication.
     reauth: access::Reauth,
     session: Arc<Session>,
@@ -111,8 +113,10 @@ pub(crate) struct Conn {
     /// Held from CONNACK until the protocol state is put back (see `Session::slot`).
     slot: Option<OwnedMutexGuard<Option<Box<Saved>>>>,
     out: BytesMut,
-    /// Store message id and QoS of each durable in-flight message, by packet id.
-    stored: HashMap<PacketId, (u64, QoS)>,
+    /// Store message id and QoS of each durable in-flight message, by packet id (boxed,
+    /// allocated for the first one: most connections hold none, issue 8).
+    #[allow(clippy::box_collection)] // 8 bytes instead of 48 while empty
+    stored: Option<Box<HashMap<PacketId, (u64, QoS)>>>,
     /// The CONNECT carried a will (stored for a persistent session).
     has_will: bool,
     /// The delivery last handed to the session and not yet sent (window full).
@@ -144,30 +148,40 @@ struct PendingPublish {
 }
 
 /// Serves one connection (any transport) until it closes; `admitted` is dropped last.
-pub(crate) async fn serve(stream: Stream, peer: Peer, admitted: Admitted) {
-    let core = admitted.core();
-    let ip = peer.ip;
-    let Some(pending) = core.pending_guard(ip) else {
-        tracing::debug!(%ip, "too many connections pending CONNECT from this address");
-        Metrics::add(&core.metrics.connections_refused, 1);
-        return;
-    };
-    let (mut rd, mut wr) = stream.into_split();
-    let mut gauge = BufGauge {
-        metrics: &core.metrics,
-        reported: 0,
-    };
-    // Boxed: the handshake's state is large and needed only until CONNACK, while the
-    // task's own future stays allocated for the connection's lifetime.
-    let Some((mut conn, kick)) =
-        Box::pin(handshake::accept(core, &peer, &mut rd, &mut wr, &mut gauge)).await
-    else {
-        return;
-    };
-    drop(pending);
-    Metrics::gauge(&core.metrics.clients_connected, 1);
-    conn.run(&mut rd, &mut wr, &mut gauge, kick).await;
-    Metrics::gauge(&core.metrics.clients_connected, -1);
+///
+/// The task's future stays allocated for the connection's lifetime, so it is kept small
+/// (issue 8: memory per idle connection): not an `async fn`, which keeps a second copy of
+/// its arguments in its future (the arguments, then the locals they are moved into), while
+/// the block below uses its captured arguments in place; and `peer`, needed only until
+/// CONNACK, is boxed.
+#[allow(clippy::manual_async_fn)] // see above
+pub(crate) fn serve(
+    mut stream: Stream,
+    peer: Box<Peer>,
+    admitted: Admitted,
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        let core = admitted.core();
+        let ip = peer.ip;
+        let Some(pending) = core.pending_guard(ip) else {
+            tracing::debug!(%ip, "too many connections pending CONNECT from this address");
+            Metrics::add(&core.metrics.connections_refused, 1);
+            return;
+        };
+        let mut gauge = BufGauge {
+            metrics: &core.metrics,
+            reported: 0,
+        };
+        // Boxed: the handshake's state is large and needed only until CONNACK.
+        let accept = handshake::accept(core, &peer, &mut stream, &mut gauge);
+        let Some(mut conn) = Box::pin(accept).await else {
+            return;
+        };
+        drop((pending, peer));
+        Metrics::gauge(&core.metrics.clients_connected, 1);
+        conn.run(&mut stream, &mut gauge).await;
+        Metrics::gauge(&core.metrics.clients_connected, -1);
+    }
 }
 
 impl Conn {
@@ -175,7 +189,7 @@ impl Conn {
     fn send(&mut self, packet: Packet) {
         if let Packet::Auth(auth) = packet {
             if let Err(e) = self.server.send_auth(auth) {
-                tracing::debug!(client = %self.client_id, error = %e, "cannot send AUTH");
+                tracing::debug!(client = %self.session.client_id, error = %e, "cannot send AUTH");
             }
         }
     }
@@ -187,66 +201,71 @@ impl Conn {
     }
 
     fn protocol_error(&mut self, reason: ReasonCode, rule: &str) {
-        tracing::debug!(client = %self.client_id, ?reason, rule, "closing connection");
+        tracing::debug!(client = %self.session.client_id, ?reason, rule, "closing connection");
         Metrics::add(&self.core.metrics.protocol_errors, 1);
         self.close_with(Close::Server(reason));
     }
 
-    async fn flush(&mut self, wr: &mut OwnedWriteHalf) -> bool {
+    async fn flush(&mut self, wr: &mut Stream) -> bool {
         write_out(wr, &mut self.out, &self.core.metrics).await
     }
 
-    async fn run(
-        &mut self,
-        rd: &mut OwnedReadHalf,
-        wr: &mut OwnedWriteHalf,
-        gauge: &mut BufGauge<'_>,
-        mut kick: oneshot::Receiver<ReasonCode>,
-    ) {
-        let mut shutdown = self.core.shutdown.clone();
-        loop {
-            buffers::lend(&mut self.out);
-            // Boxed: answering events awaits deep call chains whose state would otherwise be
-            // part of every connection's future, idle or not.
-            Box::pin(self.process()).await;
-            self.pump(Instant::now());
-            self.commit_persist().await;
-            if !self.flush(wr).await && self.closed.is_none() {
-                self.server.connection_lost(now());
-                continue;
-            }
-            if self.closed.is_some() {
-                break;
-            }
-            if *shutdown.borrow() {
-                self.close_with(Close::Server(ReasonCode::ServerShuttingDown));
-                continue;
-            }
-            let deadline = self.server.poll_timeout().map(Instant::from_std);
-            let reading = self.server.wants_input();
-            // Waiting may last long: what the last turn left in the session's queues goes.
-            self.server.release_idle_memory();
-            tokio::select! {
-                r = &mut kick => {
-                    let reason = r.unwrap_or(ReasonCode::SessionTakenOver);
-                    self.close_with(Close::Server(reason));
+    /// Serves the connection until it closes. (Not an `async fn`, like [`serve`], for the
+    /// size of the task's future.)
+    #[allow(clippy::manual_async_fn)] // see above
+    fn run<'a, 'g>(
+        &'a mut self,
+        io: &'a mut Stream,
+        gauge: &'a mut BufGauge<'g>,
+    ) -> impl std::future::Future<Output = ()> + Send + use<'a, 'g> {
+        async move {
+            loop {
+                buffers::lend(&mut self.out);
+                // Boxed: answering events awaits deep call chains whose state would
+                // otherwise be part of every connection's future, idle or not.
+                Box::pin(self.process()).await;
+                let taken_over = self.pump(Instant::now());
+                self.commit_persist().await;
+                if !self.flush(io).await && self.closed.is_none() {
+                    self.server.connection_lost(now());
+                    continue;
                 }
-                _ = shutdown.changed() => {}
-                _ = self.session.notify.notified() => {}
-                n = buffers::read_with(rd, &self.core.metrics, |b| feed(&mut self.server, b, &self.core.metrics)), if reading => {
-                    if n == 0 {
-                        self.server.connection_lost(now());
+                if self.closed.is_some() {
+                    break;
+                }
+                if taken_over {
+                    // The session reports the close it was told to make: next turn.
+                    continue;
+                }
+                // At shutdown every session's connection is woken (`Core::wake_all`); it
+                // is not waited for here, which would keep a watch future in every
+                // connection's task (issue 8: memory per idle connection).
+                if *self.core.shutdown.borrow() {
+                    self.close_with(Close::Server(ReasonCode::ServerShuttingDown));
+                    continue;
+                }
+                let deadline = self.server.poll_timeout().map(Instant::from_std);
+                let reading = self.server.wants_input();
+                // Waiting may last long: what the last turn left in the session's queues
+                // goes.
+                self.server.release_idle_memory();
+                tokio::select! {
+                    _ = self.session.notify.notified() => {}
+                    n = buffers::read_with(io, &self.core.metrics, |b| feed(&mut self.server, b, &self.core.metrics)), if reading => {
+                        if n == 0 {
+                            self.server.connection_lost(now());
+                        }
+                        gauge.update(&self.server);
                     }
-                    gauge.update(&self.server);
-                }
-                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                    self.server.handle_timeout(now());
+                    _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                        self.server.handle_timeout(now());
+                    }
                 }
             }
+            // Boxed, like `process`: its state is needed once, the task's future is kept
+            // for the connection's lifetime (issue 8: memory per idle connection).
+            Box::pin(self.finish(io)).await;
         }
-        // Boxed, like `process`: its state is needed once, the task's future is kept for
-        // the connection's lifetime (issue 8: memory per idle connection).
-        Box::pin(self.finish(wr)).await;
     }
 
     /// Answers every event of the session, resuming input it held back meanwhile, then
@@ -295,7 +314,7 @@ impl Conn {
         }
         let batch = std::mem::take(&mut self.persist);
         if let Err(e) = self.core.store.commit(batch).await {
-            tracing::warn!(client = %self.client_id, error = %e, "store commit failed");
+            tracing::warn!(client = %self.session.client_id, error = %e, "store commit failed");
             self.out.clear();
             self.protocol_error(ReasonCode::UnspecifiedError, "store failure");
             encode_all(&mut self.server, &mut self.out);
@@ -304,7 +323,7 @@ impl Conn {
 
     /// Hands the session state back, detaches, writes what is left and publishes the
     /// will if due.
-    async fn finish(&mut self, wr: &mut OwnedWriteHalf) {
+    async fn finish(&mut self, wr: &mut Stream) {
         if self.closed.is_none() {
             self.server.connection_lost(now());
             while let Some(event) = self.server.poll_event() {
@@ -329,7 +348,7 @@ impl Conn {
         if normal && self.has_will {
             // Normal DISCONNECT: the stored will is discarded (MQTT-3.14.4-3).
             self.core
-                .forget(petrel_store::Op::ClearWill(self.client_id.clone()).into());
+                .forget(petrel_store::Op::ClearWill(self.session.client_id.clone()).into());
         }
         if let (true, Some((w, delay))) = (publish_will, will) {
             let msg = crate::message::Message::new(
@@ -339,13 +358,13 @@ impl Conn {
                 w.retain,
                 &w.properties,
                 Instant::now(),
-                Some(self.client_id.clone()),
+                Some(self.session.client_id.clone()),
             );
             let delay = delay.min(expiry);
             // A takeover is a reconnect: a delayed will is cancelled by it.
             if !(taken_over && delay > 0) {
                 self.core.schedule_will(
-                    &self.client_id,
+                    &self.session.client_id,
                     msg,
                     std::time::Duration::from_secs(delay.into()),
                 );
@@ -380,7 +399,7 @@ impl Conn {
         if let Some(mut slot) = self.slot.take() {
             *slot = Some(Box::new(Saved {
                 state,
-                stored: std::mem::take(&mut self.stored),
+                stored: self.stored.take().map(|s| *s).unwrap_or_default(),
             }));
         }
     }

@@ -6,7 +6,7 @@ use petrel_codec::{Packet, Property, QoS, ReasonCode};
 use petrel_store::Op;
 use tokio::time::Instant;
 
-use super::{reason_text, Conn};
+use super::{reason_text, Close, Conn};
 use crate::metrics::{DropReason, Metrics};
 use crate::session::Delivery;
 
@@ -17,9 +17,19 @@ impl Conn {
     /// Moves queued messages into the session while it can send them at once, and encodes
     /// everything it wants to send into the write buffer. `at` is the time of this loop
     /// turn (one clock read per turn, not per message).
-    pub(super) fn pump(&mut self, at: Instant) {
+    ///
+    /// Returns true when the session was taken over by a newer connection (`Core::attach`
+    /// wakes this one for it): nothing more is handed over, the session is told to send
+    /// DISCONNECT 0x8E and close (MQTT-3.1.4-3).
+    pub(super) fn pump(&mut self, at: Instant) -> bool {
         let session = self.session.clone();
         let mut st = session.lock();
+        if !st.owned_by(self.conn_id) && self.server.is_connected() {
+            drop(st);
+            self.close_with(Close::Server(ReasonCode::SessionTakenOver));
+            self.drain_transmits();
+            return true;
+        }
         if st.overflowed && self.server.is_connected() {
             st.overflowed = false;
             drop(st);
@@ -86,6 +96,7 @@ impl Conn {
             Metrics::gauge(&self.core.metrics.queued_messages, -popped);
         }
         self.count_drops();
+        false
     }
 
     /// Encodes the session's packets, queueing before each the store operation that must
@@ -101,9 +112,10 @@ impl Conn {
                         // A first transmission is the message just handed over.
                         Metrics::gauge(&self.core.metrics.queued_messages, 1);
                         if let Some(id) = self.pending.take().and_then(|d| d.stored) {
-                            self.stored.insert(pid, (id, p.qos));
+                            let stored = self.stored.get_or_insert_with(Default::default);
+                            stored.insert(pid, (id, p.qos));
                             let op = Op::MarkSent {
-                                client_id: self.client_id.clone(),
+                                client_id: self.session.client_id.clone(),
                                 message_id: id,
                                 packet_id: pid,
                             };
@@ -121,17 +133,22 @@ impl Conn {
                         self.pending = None;
                     }
                 }
-                Packet::PubRel(r) if self.stored.contains_key(&r.packet_id) => {
+                Packet::PubRel(r)
+                    if self
+                        .stored
+                        .as_ref()
+                        .is_some_and(|s| s.contains_key(&r.packet_id)) =>
+                {
                     // "PUBREC received, PUBREL sent": committed before the PUBREL.
                     self.persist.push(Op::MarkReleased {
-                        client_id: self.client_id.clone(),
+                        client_id: self.session.client_id.clone(),
                         packet_id: r.packet_id,
                     });
                 }
                 Packet::PubComp(r) if persistent && !r.reason.is_error() => {
                     // Forgotten before the PUBCOMP is written: the id may then be reused.
                     self.persist.push(Op::RemoveIncomingQos2 {
-                        client_id: self.client_id.clone(),
+                        client_id: self.session.client_id.clone(),
                         packet_id: r.packet_id,
                     });
                 }
@@ -150,7 +167,7 @@ impl Conn {
                 packet.encode(version, &mut self.out)
             };
             if let Err(e) = encoded {
-                tracing::warn!(client = %self.client_id, error = %e, "cannot encode packet");
+                tracing::warn!(client = %self.session.client_id, error = %e, "cannot encode packet");
             }
         }
     }
@@ -159,15 +176,14 @@ impl Conn {
     pub(super) fn completed(&mut self, packet_id: petrel_codec::PacketId) {
         Metrics::gauge(&self.core.metrics.queued_messages, -1);
         // Most sessions hold no durable message: no hashing per acknowledgement then.
-        let stored = if self.stored.is_empty() {
-            None
-        } else {
-            self.stored.remove(&packet_id)
+        let stored = match &mut self.stored {
+            Some(s) if !s.is_empty() => s.remove(&packet_id),
+            _ => None,
         };
         if let Some((id, qos)) = stored {
             if qos == QoS::ExactlyOnce {
                 self.persist.push(Op::Complete {
-                    client_id: self.client_id.clone(),
+                    client_id: self.session.client_id.clone(),
                     packet_id,
                 });
             } else {
@@ -175,7 +191,7 @@ impl Conn {
                 // its enqueue when that was not written yet); losing this only sends the
                 // message once more.
                 self.persist_later.push(Op::Dequeue {
-                    client_id: self.client_id.clone(),
+                    client_id: self.session.client_id.clone(),
                     message_id: id,
                 });
             }
@@ -186,7 +202,7 @@ impl Conn {
     fn unstore(&mut self, d: &Delivery) {
         if let Some(id) = d.stored {
             self.persist.push(Op::Dequeue {
-                client_id: self.client_id.clone(),
+                client_id: self.session.client_id.clone(),
                 message_id: id,
             });
         }
@@ -211,7 +227,7 @@ impl Conn {
         ];
         for (reason, n) in counts {
             if n > 0 {
-                tracing::debug!(client = %self.client_id, n, ?reason, "messages dropped by the session");
+                tracing::debug!(client = %self.session.client_id, n, ?reason, "messages dropped by the session");
                 self.core.metrics.dropped(reason, n);
             }
         }

@@ -12,8 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::config::ListenerConfig;
@@ -29,8 +28,10 @@ pub(crate) trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> AsyncStream for T {}
 
-/// A connection's byte stream: TCP stays unboxed (split without a lock), the others are
-/// boxed.
+/// A connection's byte stream: TCP stays unboxed, the others are boxed. It is not split
+/// into read and write halves: the connection code never reads and writes at the same
+/// time, and a split would cost every connection a shared allocation (issue 8: memory per
+/// idle connection).
 pub(crate) enum Stream {
     /// Plain TCP.
     Tcp(TcpStream),
@@ -38,71 +39,42 @@ pub(crate) enum Stream {
     Boxed(Box<dyn AsyncStream>),
 }
 
-impl Stream {
-    /// Splits into a read half and a write half.
-    pub fn into_split(self) -> (ConnRead, ConnWrite) {
-        match self {
-            Stream::Tcp(s) => {
-                let _ = s.set_nodelay(true);
-                let (r, w) = s.into_split();
-                (ConnRead::Tcp(r), ConnWrite::Tcp(w))
-            }
-            Stream::Boxed(s) => {
-                let (r, w) = tokio::io::split(s);
-                (ConnRead::Boxed(r), ConnWrite::Boxed(w))
-            }
-        }
-    }
-}
-
-/// The read half of a [`Stream`].
-pub(crate) enum ConnRead {
-    Tcp(OwnedReadHalf),
-    Boxed(ReadHalf<Box<dyn AsyncStream>>),
-}
-
-/// The write half of a [`Stream`].
-pub(crate) enum ConnWrite {
-    Tcp(OwnedWriteHalf),
-    Boxed(WriteHalf<Box<dyn AsyncStream>>),
-}
-
-impl AsyncRead for ConnRead {
+impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            ConnRead::Tcp(r) => Pin::new(r).poll_read(cx, buf),
-            ConnRead::Boxed(r) => Pin::new(r).poll_read(cx, buf),
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Boxed(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
 
-impl AsyncWrite for ConnWrite {
+impl AsyncWrite for Stream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            ConnWrite::Tcp(w) => Pin::new(w).poll_write(cx, buf),
-            ConnWrite::Boxed(w) => Pin::new(w).poll_write(cx, buf),
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Boxed(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            ConnWrite::Tcp(w) => Pin::new(w).poll_flush(cx),
-            ConnWrite::Boxed(w) => Pin::new(w).poll_flush(cx),
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Boxed(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            ConnWrite::Tcp(w) => Pin::new(w).poll_shutdown(cx),
-            ConnWrite::Boxed(w) => Pin::new(w).poll_shutdown(cx),
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Boxed(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -235,7 +207,12 @@ pub(crate) fn spawn(
 ) {
     if endpoint.transport == Transport::Tcp {
         let peer = Peer::plain(peer.ip().to_canonical(), endpoint.allow_anonymous);
-        tokio::spawn(crate::connection::serve(Stream::Tcp(tcp), peer, admitted));
+        let _ = tcp.set_nodelay(true);
+        tokio::spawn(crate::connection::serve(
+            Stream::Tcp(tcp),
+            Box::new(peer),
+            admitted,
+        ));
     } else {
         tokio::spawn(serve_wrapped(endpoint.clone(), tcp, peer, admitted));
     }
@@ -278,7 +255,7 @@ async fn serve_wrapped(
         cn_is_username: endpoint.cn_is_username,
         allow_anonymous: endpoint.allow_anonymous,
     };
-    crate::connection::serve(stream, peer, admitted).await;
+    crate::connection::serve(stream, Box::new(peer), admitted).await;
 }
 
 /// The TLS and/or WebSocket handshakes of a non-TCP listener.
@@ -324,11 +301,11 @@ mod tests {
         let admitted = Admitted::new(core, endpoint.admit(addr.ip()).unwrap());
         // What `spawn` runs for a plain TCP connection.
         let peer = Peer::plain(addr.ip(), endpoint.allow_anonymous);
-        let task = crate::connection::serve(Stream::Tcp(tcp), peer, admitted);
+        let task = crate::connection::serve(Stream::Tcp(tcp), Box::new(peer), admitted);
         let size = std::mem::size_of_val(&task);
-        // The task's allocation is this future plus tokio's task header and trailer (about
-        // 100 bytes), rounded up to 128: at most 1920 keeps it within jemalloc's 2048-byte
-        // size class (the next one is 2560).
-        assert!(size <= 1920, "connection future is {size} bytes");
+        // The task's allocation is this future plus tokio's task header and trailer (104
+        // bytes), rounded up to a multiple of 128 (its alignment): at most 1432 keeps it
+        // within jemalloc's 1536-byte size class (the next ones are 1792 and 2048).
+        assert!(size <= 1432, "connection future is {size} bytes");
     }
 }
