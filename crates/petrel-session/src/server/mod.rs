@@ -391,6 +391,16 @@ impl ServerSession {
         self.process_rx(now)
     }
 
+    /// Decodes input held back earlier (see [`ServerConfig::max_pending_events`]), dated
+    /// by the last [`Self::handle_bytes`], which brought it: `handle_bytes(now, &[])`
+    /// without the caller reading the clock.
+    pub fn resume_input(&mut self) -> Result<(), SessionError> {
+        if self.phase == Phase::Closed {
+            return Err(SessionError::Closed);
+        }
+        self.process_rx(self.now)
+    }
+
     /// Feeds one decoded packet (for drivers that decode themselves).
     pub fn handle_packet(&mut self, now: Instant, packet: Packet) -> Result<(), SessionError> {
         self.now = now;
