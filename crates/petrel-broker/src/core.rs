@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::index::SubscriptionIndex;
 use crate::message::Message;
 use crate::metrics::{DropReason, Metrics};
+use crate::registry::Registry;
 use crate::retained::{RetainOutcome, RetainedIndex};
 use crate::security::Access;
 use crate::session::{Delivery, Owner, Session, SubInfo};
@@ -55,7 +56,7 @@ pub(crate) struct Core {
     /// The protocol limits every connection's session enforces, one copy for all
     /// (issue 8: memory per idle connection).
     pub session_config: Arc<petrel_session::ServerConfig>,
-    sessions: Mutex<HashMap<ByteString, Arc<Session>>>,
+    sessions: Mutex<Registry>,
     wills: Mutex<HashMap<ByteString, AbortHandle>>,
     pending: Mutex<HashMap<IpAddr, usize>>,
     next_conn: AtomicU64,
@@ -99,7 +100,7 @@ impl Core {
             store,
             started: Instant::now(),
             shutdown,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(Registry::default()),
             wills: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
@@ -107,7 +108,7 @@ impl Core {
         }
     }
 
-    fn sessions(&self) -> MutexGuard<'_, HashMap<ByteString, Arc<Session>>> {
+    fn sessions(&self) -> MutexGuard<'_, Registry> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -135,7 +136,7 @@ impl Core {
 
     /// Wakes the connection of every session (at shutdown: each sees the flag and closes).
     pub fn wake_all(&self) {
-        let sessions: Vec<Arc<Session>> = self.sessions().values().cloned().collect();
+        let sessions: Vec<Arc<Session>> = self.sessions().iter().cloned().collect();
         for session in sessions {
             session.notify.notify_one();
         }
@@ -148,7 +149,7 @@ impl Core {
 
     /// Messages waiting in the longest session queue (read when metrics are scraped).
     pub fn max_queue_len(&self) -> usize {
-        let sessions: Vec<Arc<Session>> = self.sessions().values().cloned().collect();
+        let sessions: Vec<Arc<Session>> = self.sessions().iter().cloned().collect();
         sessions
             .iter()
             .map(|s| s.lock().queue.len())
@@ -410,7 +411,7 @@ impl Core {
         let session = Session::new(client_id.clone(), expiry_interval);
         session.lock().owner = Some(owner);
         session.online.store(true, Ordering::Relaxed);
-        sessions.insert(client_id.clone(), session.clone());
+        sessions.insert(session.clone());
         (session, false)
     }
 
@@ -611,7 +612,7 @@ impl Core {
                     at.saturating_sub(wall_now)
                 });
             self.schedule_expiry(&session, s.expiry_interval, Duration::from_millis(left));
-            self.sessions().insert(s.client_id, session);
+            self.sessions().insert(session);
         }
         // Once every session is back, so that the wills reach all of them.
         for (client_id, msg, delay) in wills {

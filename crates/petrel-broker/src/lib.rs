@@ -23,6 +23,7 @@ mod index;
 mod message;
 pub mod metrics;
 mod persist;
+mod registry;
 mod retained;
 pub mod security;
 mod server;
