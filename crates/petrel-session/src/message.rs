@@ -51,7 +51,9 @@ impl Message {
     }
 
     pub(crate) fn from_publish(mut p: Publish) -> Self {
-        p.properties.remove(PropertyId::TopicAlias);
+        if !p.properties.is_empty() {
+            p.properties.remove(PropertyId::TopicAlias);
+        }
         Self {
             topic: p.topic,
             payload: p.payload,

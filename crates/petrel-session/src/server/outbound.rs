@@ -126,7 +126,10 @@ impl ServerSession {
                 }
                 continue;
             }
-            self.counters.dropped_expired += self.queue.drop_expired_front(self.now) as u64;
+            // Expired messages leave from the front; most messages have no expiry.
+            if self.queue.front()?.expires_at.is_some() {
+                self.counters.dropped_expired += self.queue.drop_expired_front(self.now) as u64;
+            }
             let front = self.queue.front()?;
             let qos = front.message.qos;
             if qos != QoS::AtMostOnce && self.out.sent_count() >= self.window() {
@@ -182,7 +185,6 @@ impl ServerSession {
         let mut p = m.into_publish(id, dup, v5);
         if plan == AliasPlan::None {
             if fits(&p) {
-                self.out_alias.commit(&p.topic, plan);
                 return Some(p);
             }
         } else {
