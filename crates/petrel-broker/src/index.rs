@@ -114,6 +114,7 @@ impl SubscriptionIndex {
 
     /// [`Self::route`] handing each target to `each` as it is found: no list of targets
     /// is built per message. `each` runs after the index's locks are released.
+    #[inline]
     pub fn route_each(
         &self,
         topic: &TopicName,
@@ -140,6 +141,7 @@ impl SubscriptionIndex {
     }
 
     /// One target per matching session (and per shared group) of `found`, handed to `each`.
+    #[inline]
     fn targets(
         found: &mut Matches<Key>,
         qos: QoS,

@@ -134,8 +134,9 @@ impl Conn {
             ack,
             mut reason,
         } = pending;
-        if let Some(routed) = routed {
-            if !self.core.deliver(routed).await {
+        if let Some(mut routed) = routed {
+            // Nothing to wait for (no store commit): no future either.
+            if !self.core.deliver_ready(&mut routed) && !self.core.deliver(routed).await {
                 reason = ReasonCode::QuotaExceeded;
             }
         }
