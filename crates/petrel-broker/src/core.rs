@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -103,7 +104,7 @@ impl Core {
             sessions: Mutex::new(Registry::default()),
             wills: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
-            next_conn: AtomicU64::new(1),
+            next_conn: AtomicU64::new(0),
             next_message: AtomicU64::new(1),
         }
     }
@@ -130,8 +131,8 @@ impl Core {
     }
 
     /// A fresh connection number.
-    pub fn next_conn_id(&self) -> u64 {
-        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    pub fn next_conn_id(&self) -> NonZeroU64 {
+        NonZeroU64::MIN.saturating_add(self.next_conn.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Wakes the connection of every session (at shutdown: each sees the flag and closes).
@@ -389,7 +390,7 @@ impl Core {
         client_id: &ByteString,
         clean_start: bool,
         expiry_interval: u32,
-        conn_id: u64,
+        conn_id: NonZeroU64,
     ) -> (Arc<Session>, bool) {
         if let Some(will) = self.wills().remove(client_id) {
             will.abort();
@@ -412,7 +413,7 @@ impl Core {
             }
             if taken_over {
                 // Only the connection taken over waits on this session's notification
-                // now: this one waits for the protocol state first (`Session::slot`).
+                // now: this one waits for the protocol state first (`crate::slot`).
                 old.notify.notify_one();
             }
             if resumed {
@@ -457,7 +458,7 @@ impl Core {
 
     /// Detaches connection `conn_id` from its session when the connection ends. A session
     /// with expiry 0 is removed; others expire later unless a client resumes them.
-    pub async fn detach(self: &Arc<Self>, session: &Arc<Session>, conn_id: u64) {
+    pub async fn detach(self: &Arc<Self>, session: &Arc<Session>, conn_id: NonZeroU64) {
         let expiry = {
             let mut st = session.lock();
             if !st.owned_by(conn_id) {

@@ -28,6 +28,7 @@ mod retained;
 pub mod security;
 mod server;
 mod session;
+mod slot;
 mod sys;
 mod topic;
 mod transport;

@@ -122,9 +122,7 @@ pub(crate) fn restore_queue(session: &Session, record: &StoredSession, metrics: 
         .map(|e| e.packet_id.get())
         .max()
         .map_or(1, |m| m.wrapping_add(1).max(1));
-    if let Ok(mut slot) = session.slot.try_lock() {
-        *slot = Some(Box::new(saved));
-    }
+    session.lock().slot.restore(saved);
 }
 
 fn delivery_of(p: &PendingDelivery, msg: Arc<Message>) -> Delivery {

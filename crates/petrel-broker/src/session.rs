@@ -5,9 +5,10 @@
 //! the owning connection task with [`Session::notify`]. The connection task moves queued
 //! messages into its `petrel_session::ServerSession`, which owns every protocol rule
 //! (packet ids, the in-flight window, acknowledgements); between connections that state
-//! waits in [`Session::slot`].
+//! waits in [`SessionState::slot`].
 
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -20,6 +21,7 @@ use tokio::sync::Notify;
 use crate::config::{DropPolicy, Limits};
 use crate::message::Message;
 use crate::metrics::{DropReason, Metrics};
+use crate::slot::Slot;
 
 /// Options of one subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +90,7 @@ pub(crate) struct Saved {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Owner {
     /// Connection number.
-    pub conn_id: u64,
+    pub conn_id: NonZeroU64,
 }
 
 /// Mutable session state.
@@ -111,11 +113,13 @@ pub(crate) struct SessionState {
     /// Incremented each time the session goes offline, so that an expiry timer started
     /// for an earlier disconnection does nothing.
     pub offline_epoch: u64,
+    /// The protocol state between connections (see [`crate::slot`]).
+    pub slot: Slot,
 }
 
 impl SessionState {
     /// True when `conn_id` is the attached connection.
-    pub fn owned_by(&self, conn_id: u64) -> bool {
+    pub fn owned_by(&self, conn_id: NonZeroU64) -> bool {
         self.owner.as_ref().is_some_and(|o| o.conn_id == conn_id)
     }
 }
@@ -130,11 +134,6 @@ pub(crate) struct Session {
     /// True while a connection is attached (read without locking by shared-subscription
     /// selection).
     pub online: AtomicBool,
-    /// The protocol state while no connection holds it. The connection task that serves
-    /// the session holds this lock from CONNACK until it has put the state back, so a
-    /// connection taking the session over waits for it (and nothing else does). Boxed:
-    /// every session holds the slot, empty while a connection is attached (issue 8).
-    pub slot: Arc<tokio::sync::Mutex<Option<Box<Saved>>>>,
     state: Mutex<SessionState>,
 }
 
@@ -145,7 +144,6 @@ impl Session {
             client_id,
             notify: Notify::new(),
             online: AtomicBool::new(false),
-            slot: Arc::default(),
             state: Mutex::new(SessionState {
                 expiry_interval,
                 ..SessionState::default()
@@ -259,9 +257,7 @@ impl Session {
         let mut st = self.lock();
         st.ended = true;
         let mut n = st.queue.len();
-        if let Ok(mut slot) = self.slot.try_lock() {
-            n += slot.take().map_or(0, |s| s.state.outgoing.len());
-        }
+        n += st.slot.discard().map_or(0, |s| s.state.outgoing.len());
         st.queue.clear();
         st.queued_bytes = 0;
         Metrics::gauge(&metrics.queued_messages, -(n as i64));

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::{buffers, encode_all, feed, now, write_out, BufGauge, Conn};
 use crate::config::Config;
 use crate::core::Core;
+use crate::slot::SlotHold;
 use crate::topic::validate_name;
 use crate::transport::{Peer, Stream};
 
@@ -223,16 +224,13 @@ async fn establish(
     // task in a write), go on without its in-flight messages: they come back to the
     // session when that task ends, for a later connection.
     let wait = core.config.connect_timeout();
-    let mut slot = tokio::time::timeout(wait, session.slot.clone().lock_owned())
-        .await
-        .ok();
-    if slot.is_none() {
-        tracing::warn!(client = %client_id, "previous connection still holds the session state");
-    }
-    let saved = slot
-        .as_mut()
-        .and_then(|s| s.take())
-        .map_or_else(crate::session::Saved::default, |s| *s);
+    let (slot, saved) = match SlotHold::acquire(&session, wait).await {
+        Some((hold, saved)) => (Some(hold), saved.map(|s| *s).unwrap_or_default()),
+        None => {
+            tracing::warn!(client = %client_id, "previous connection still holds the session state");
+            (None, crate::session::Saved::default())
+        }
+    };
     if present {
         let mut state = saved.state;
         state.client_id = client_id.clone();

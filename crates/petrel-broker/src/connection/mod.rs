@@ -21,12 +21,12 @@ use bytes::BytesMut;
 use petrel_codec::{Packet, PacketId, Properties, Property, QoS, ReasonCode};
 use petrel_session::{CloseReason, PendingAck, ServerCounters, ServerSession, SessionError};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
 
 use crate::core::Core;
 use crate::metrics::{DropReason, Metrics};
 use crate::session::{Delivery, Saved, Session};
+use crate::slot::SlotHold;
 use crate::transport::{Admitted, Peer, Stream};
 
 /// How the broker closes a connection on its own initiative.
@@ -102,7 +102,7 @@ async fn write_out(wr: &mut Stream, out: &mut BytesMut, metrics: &Metrics) -> bo
 /// State of an established connection.
 pub(crate) struct Conn {
     core: Arc<Core>,
-    conn_id: u64,
+    conn_id: std::num::NonZeroU64,
     /// The authenticated user name, for authorisation.
     username: Option<Box<str>>,
     /// MQTT 5 enhanced authentication state, for re-authentication.
@@ -110,8 +110,8 @@ pub(crate) struct Conn {
     session: Arc<Session>,
     /// The protocol state machine of this connection.
     server: ServerSession,
-    /// Held from CONNACK until the protocol state is put back (see `Session::slot`).
-    slot: Option<OwnedMutexGuard<Option<Box<Saved>>>>,
+    /// Held from CONNACK until the protocol state is put back (see [`crate::slot`]).
+    slot: Option<SlotHold>,
     out: BytesMut,
     /// Store message id and QoS of each durable in-flight message, by packet id (boxed,
     /// allocated for the first one: most connections hold none, issue 8).
@@ -396,11 +396,11 @@ impl Conn {
             Metrics::gauge(&self.core.metrics.queued_messages, 1);
         }
         drop(st);
-        if let Some(mut slot) = self.slot.take() {
-            *slot = Some(Box::new(Saved {
+        if let Some(slot) = self.slot.take() {
+            slot.put_back(Saved {
                 state,
                 stored: self.stored.take().map(|s| *s).unwrap_or_default(),
-            }));
+            });
         }
     }
 }
