@@ -202,9 +202,12 @@ fn will_refused(core: &Core, connect: &Connect) -> Option<ReasonCode> {
 async fn establish(
     core: &Arc<Core>,
     mut server: ServerSession,
-    connect: Connect,
+    mut connect: Connect,
     login: super::access::Login,
 ) -> Option<Conn> {
+    // The decoded id is a slice of the CONNECT packet's buffer: kept as it is, the session
+    // (online or not) would hold the whole packet, password included, for its lifetime.
+    connect.client_id = ByteString::from(&*connect.client_id);
     let mut params = AcceptParams::new();
     let client_id = if connect.client_id.is_empty() {
         // The session refused an empty id where it needs a clean session (MQTT-3.1.3-8).
