@@ -44,43 +44,34 @@ pub(crate) type IdSet<K> = HashSet<K, IdBuild>;
 /// A map keyed by packet identifiers.
 pub(crate) type IdMap<K, V> = HashMap<K, V, IdBuild>;
 
-/// Hands out identifiers not currently in use, cycling through 1..=65535.
+/// Hands out identifiers not currently in use, cycling through 1..=65535: an [`IdCursor`]
+/// with its own record of the identifiers in use.
 #[derive(Debug, Clone)]
 pub(crate) struct IdAllocator {
-    next: u16,
+    cursor: IdCursor,
     used: IdSet<u16>,
 }
 
 impl IdAllocator {
     pub(crate) fn new(next: u16) -> Self {
         Self {
-            next: next.max(1),
+            cursor: IdCursor::new(next),
             used: IdSet::default(),
         }
     }
 
     /// The next identifier that would be tried; saved in session state.
     pub(crate) fn next_hint(&self) -> u16 {
-        self.next
+        self.cursor.next_hint()
     }
 
     pub(crate) fn alloc(&mut self) -> Option<PacketId> {
-        if self.used.len() >= usize::from(u16::MAX) {
-            return None;
-        }
-        loop {
-            let candidate = self.next;
-            self.next = if self.next == u16::MAX {
-                1
-            } else {
-                self.next + 1
-            };
-            if let Some(id) = PacketId::new(candidate) {
-                if self.used.insert(candidate) {
-                    return Some(id);
-                }
-            }
-        }
+        let used = &self.used;
+        let id = self
+            .cursor
+            .alloc(used.len(), |id| used.contains(&id.get()))?;
+        self.used.insert(id.get());
+        Some(id)
     }
 
     pub(crate) fn mark(&mut self, id: PacketId) {
@@ -97,9 +88,9 @@ impl IdAllocator {
     }
 }
 
-/// Hands out identifiers cycling through 1..=65535 like [`IdAllocator`], for an owner
-/// that already records every identifier it holds (a server session's in-flight window):
-/// that record says which are in use, so no second set is updated per message.
+/// Hands out identifiers cycling through 1..=65535, for an owner that already records
+/// every identifier it holds (a server session's in-flight window): that record says
+/// which are in use, so no second set is updated per message.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct IdCursor {
     next: u16,
