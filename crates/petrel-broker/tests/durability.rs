@@ -236,6 +236,15 @@ fn wall_ms() -> u64 {
     u64::try_from(wall).expect("ms")
 }
 
+/// Connects the persistent "watcher" and expects the will of `dying` as its next PUBLISH.
+async fn watcher_gets_the_will(broker: &Broker, why: &str) -> Raw {
+    let (mut s, ack) = Raw::connect_with(broker.local_addr(), persistent(V5, "watcher")).await;
+    assert!(ack.session_present, "the watcher's session is restored");
+    let m = s.next_publish().await.expect(why);
+    assert_eq!(&m.payload[..], b"gone");
+    s
+}
+
 /// A will stored with a persistent session whose broker died is published after the
 /// restart (the client was cut off), and delivered to a persistent subscriber.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,10 +252,7 @@ async fn stored_will_is_published_after_a_crash() {
     let dir = Dir::new("will");
     killed_with_will(&dir, petrel_store::StoredSession::new("dying", 3600), 0).await;
     let (broker, store) = start(&dir).await;
-    let (mut s, ack) = Raw::connect_with(broker.local_addr(), persistent(V5, "watcher")).await;
-    assert!(ack.session_present);
-    let m = s.next_publish().await.expect("will delivered");
-    assert_eq!(&m.payload[..], b"gone");
+    let mut s = watcher_gets_the_will(&broker, "will delivered").await;
     disconnect(&mut s).await;
     stop(broker, store).await;
     // Published once: not again at the next start.
@@ -267,12 +273,7 @@ async fn delayed_will_keeps_its_deadline_across_a_restart() {
     dying.expires_at_ms = Some(wall_ms() + 3_600_000 - 59_500);
     killed_with_will(&dir, dying, 60).await;
     let (broker, store) = start(&dir).await;
-    let (mut s, _) = Raw::connect_with(broker.local_addr(), persistent(V5, "watcher")).await;
-    let m = s
-        .next_publish()
-        .await
-        .expect("will due before the restart delivered");
-    assert_eq!(&m.payload[..], b"gone");
+    let mut s = watcher_gets_the_will(&broker, "will due before the restart delivered").await;
     disconnect(&mut s).await;
     stop(broker, store).await;
 }
@@ -287,12 +288,7 @@ async fn will_of_a_session_that_expired_while_down_is_published_at_start() {
     dying.expires_at_ms = Some(wall_ms() - 1000);
     killed_with_will(&dir, dying, 3600).await;
     let (broker, store) = start(&dir).await;
-    let (mut s, _) = Raw::connect_with(broker.local_addr(), persistent(V5, "watcher")).await;
-    let m = s
-        .next_publish()
-        .await
-        .expect("will of the ended session delivered");
-    assert_eq!(&m.payload[..], b"gone");
+    let mut s = watcher_gets_the_will(&broker, "will of the ended session delivered").await;
     assert_eq!(
         broker.session_count(),
         1,
