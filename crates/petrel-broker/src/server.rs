@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::core::Core;
 use crate::metrics::store::TimedStore;
-use crate::metrics::{Metrics, MetricsSnapshot, StoreMetrics};
+use crate::metrics::{Metrics, MetricsSnapshot, RefuseReason, StoreMetrics};
 use crate::security::{Access, Security};
 use crate::transport::{Admitted, Endpoint};
 
@@ -221,13 +221,13 @@ async fn accept_loop(core: Arc<Core>, listener: TcpListener, endpoint: Arc<Endpo
         let metrics = &core.metrics;
         // Allow/deny lists and the per-address cap, before any byte is read.
         let Some(guard) = endpoint.admit(peer.ip()) else {
-            Metrics::add(&metrics.connections_refused, 1);
+            metrics.refused(RefuseReason::Address);
             drop(stream);
             continue;
         };
         let open = metrics.connections_open.load(Ordering::Relaxed);
         if open >= core.config.limits.max_connections as i64 {
-            Metrics::add(&metrics.connections_refused, 1);
+            metrics.refused(RefuseReason::ConnectionLimit);
             tracing::debug!(%peer, "connection limit reached");
             drop(stream);
             continue;

@@ -291,3 +291,69 @@ async fn off_by_default() {
     assert_eq!(broker.metrics_addr(), None);
     broker.shutdown(Duration::from_secs(1)).await;
 }
+
+/// Refused connections are counted by reason: bad credentials (CONNACK 0x86), anonymous
+/// access refused (0x87), an unknown authentication method (0x8C, "other"), and the
+/// connection limit (closed before any byte is read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_by_reason() {
+    use petrel_codec::{Property, ProtocolVersion, ReasonCode};
+    let passwd = std::env::temp_dir().join(format!("petrel-metrics-passwd-{}", std::process::id()));
+    std::fs::write(&passwd, "# nobody may log in\n").expect("write password file");
+    let (broker, metrics) = start_metrics(|c| {
+        c.auth.password_file = Some(passwd.clone());
+        c.auth.allow_anonymous = Some(false);
+        c.auth.max_failures = 100;
+        c.limits.max_connections = 1;
+    })
+    .await;
+    let addr = broker.local_addr();
+    let before = scrape(metrics).await;
+    let refused = |id: &str| {
+        let mut c = connect_packet(ProtocolVersion::V5, id);
+        c.clean_start = true;
+        c
+    };
+    let mut bad_password = refused("r-pass");
+    bad_password.username = Some("nobody".into());
+    bad_password.password = Some("guess".into());
+    let mut bad_method = refused("r-method");
+    bad_method
+        .properties
+        .set(Property::AuthenticationMethod("NO-SUCH-METHOD".into()));
+    for (connect, code) in [
+        (bad_password, ReasonCode::BadUserNameOrPassword),
+        (refused("r-anon"), ReasonCode::NotAuthorized),
+        (bad_method, ReasonCode::BadAuthenticationMethod),
+    ] {
+        let (_raw, ack) = Raw::connect_with(addr, connect).await;
+        assert_eq!(ack.reason, code);
+    }
+    // One connection open (no CONNECT yet) fills the limit: the next is closed at once.
+    let _held = TcpStream::connect(addr).await.expect("connect");
+    eventually(|| broker.metrics().connections_open == 1).await;
+    let mut over = TcpStream::connect(addr).await.expect("connect");
+    let mut byte = [0u8; 1];
+    let n = tokio::time::timeout(WAIT, over.read(&mut byte))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the connection over the limit is closed");
+
+    let after = scrape(metrics).await;
+    let d = |reason: &str| {
+        delta(
+            &before,
+            &after,
+            &format!("petrel_connections_refused_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(d("bad_credentials"), 1.0);
+    assert_eq!(d("not_authorized"), 1.0);
+    assert_eq!(d("other"), 1.0);
+    assert_eq!(d("connection_limit"), 1.0);
+    assert_eq!(d("address"), 0.0);
+    assert_eq!(d("pending_connects"), 0.0);
+    assert_eq!(broker.metrics().connections_refused, 4);
+    let _ = std::fs::remove_file(passwd);
+}

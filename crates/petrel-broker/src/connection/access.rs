@@ -111,7 +111,6 @@ pub(super) async fn login(
     if !access.admitted(Some(peer.ip), user) {
         // CHECKLIST 20: too many failures; refused without checking.
         tracing::debug!(ip = %peer.ip, ?user, "authentication rate limited");
-        Metrics::add(&core.metrics.connections_refused, 1);
         return Err(Some(ReasonCode::BadUserNameOrPassword));
     }
     let outcome = access

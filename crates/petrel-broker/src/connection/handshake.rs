@@ -142,6 +142,9 @@ impl Io<'_, '_> {
 
     /// Refuses the CONNECT with `reason` (mapped for MQTT 3 by the session) and closes.
     async fn reject(&mut self, reason: ReasonCode) {
+        self.core
+            .metrics
+            .refused(crate::metrics::RefuseReason::of_connack(reason));
         self.server.reject(now(), reason, Properties::new());
         self.close().await;
     }

@@ -165,7 +165,8 @@ pub(crate) fn serve(
         let ip = peer.ip;
         let Some(pending) = core.pending_guard(ip) else {
             tracing::debug!(%ip, "too many connections pending CONNECT from this address");
-            Metrics::add(&core.metrics.connections_refused, 1);
+            core.metrics
+                .refused(crate::metrics::RefuseReason::PendingConnects);
             return;
         };
         let mut gauge = BufGauge {

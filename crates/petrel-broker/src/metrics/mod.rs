@@ -7,6 +7,7 @@
 pub(crate) mod config;
 mod histogram;
 pub(crate) mod http;
+mod refuse;
 pub(crate) mod store;
 pub(crate) mod text;
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use petrel_codec::QoS;
 
 pub use histogram::{Histogram, HistogramSnapshot, LATENCY_BOUNDS_NS};
+pub use refuse::RefuseReason;
 pub use store::StoreMetrics;
 
 /// Why a message was not delivered to a recipient (or not routed at all).
@@ -75,6 +77,7 @@ impl DropReason {
 }
 
 const REASONS: usize = DropReason::ALL.len();
+const REFUSALS: usize = RefuseReason::ALL.len();
 
 /// Broker-wide counters (monotonic) and gauges (current values). All updates are relaxed
 /// atomic operations; readers see a recent value.
@@ -96,8 +99,8 @@ pub struct Metrics {
     pub dropped: [AtomicU64; REASONS],
     /// Connections accepted since start.
     pub connections_total: AtomicU64,
-    /// Connections refused: `max_connections` reached, allow/deny lists, per-address caps.
-    pub connections_refused: AtomicU64,
+    /// Connections refused, by [`RefuseReason::index`].
+    pub connections_refused: [AtomicU64; REFUSALS],
     /// Connections closed for a protocol violation or a malformed packet.
     pub protocol_errors: AtomicU64,
     /// Open TCP connections (before and after CONNECT).
@@ -141,8 +144,10 @@ pub struct MetricsSnapshot {
     pub dropped: [u64; REASONS],
     /// See [`Metrics::connections_total`].
     pub connections_total: u64,
-    /// See [`Metrics::connections_refused`].
+    /// Connections refused, all reasons.
     pub connections_refused: u64,
+    /// Refusals by [`RefuseReason::index`]; see [`MetricsSnapshot::refused_for`].
+    pub refused: [u64; REFUSALS],
     /// See [`Metrics::protocol_errors`].
     pub protocol_errors: u64,
     /// See [`Metrics::connections_open`].
@@ -163,6 +168,11 @@ impl MetricsSnapshot {
     /// Messages dropped for `reason`.
     pub fn dropped_for(&self, reason: DropReason) -> u64 {
         self.dropped[reason.index()]
+    }
+
+    /// Connections refused for `reason`.
+    pub fn refused_for(&self, reason: RefuseReason) -> u64 {
+        self.refused[reason.index()]
     }
 }
 
@@ -189,6 +199,11 @@ impl Metrics {
         Self::add(&self.payload_sent[qos as usize], payload as u64);
     }
 
+    /// Counts a connection refused for `reason`.
+    pub(crate) fn refused(&self, reason: RefuseReason) {
+        Self::add(&self.connections_refused[reason.index()], 1);
+    }
+
     /// Counts `n` messages dropped for `reason`.
     pub(crate) fn dropped(&self, reason: DropReason, n: u64) {
         Self::add(&self.dropped[reason.index()], n);
@@ -202,6 +217,7 @@ impl Metrics {
         let sent_by_qos = self.messages_sent.each_ref().map(r);
         let dropped = self.dropped.each_ref().map(r);
         let reason = |d: DropReason| dropped[d.index()];
+        let refused = self.connections_refused.each_ref().map(r);
         MetricsSnapshot {
             messages_received: received_by_qos.iter().sum(),
             messages_sent: sent_by_qos.iter().sum(),
@@ -215,7 +231,8 @@ impl Metrics {
             messages_expired: reason(DropReason::Expired),
             dropped,
             connections_total: r(&self.connections_total),
-            connections_refused: r(&self.connections_refused),
+            connections_refused: refused.iter().sum(),
+            refused,
             protocol_errors: r(&self.protocol_errors),
             connections_open: g(&self.connections_open),
             clients_connected: g(&self.clients_connected),

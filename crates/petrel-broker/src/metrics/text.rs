@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{DropReason, MetricsSnapshot};
+use super::{DropReason, MetricsSnapshot, RefuseReason};
 
 /// The `Content-Type` of [`render`]'s output.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -105,11 +105,18 @@ pub(crate) fn render(m: &MetricsSnapshot, s: &State) -> String {
         "Network connections accepted.",
         m.connections_total,
     );
-    o.counter(
+    o.family(
         "connections_refused_total",
-        "Connections refused: connection limits, allow/deny lists, per-address caps.",
-        m.connections_refused,
+        "counter",
+        "Connections refused before or at CONNECT, by reason.",
     );
+    for r in RefuseReason::ALL {
+        o.sample(
+            "connections_refused_total",
+            &[("reason", r.label())],
+            m.refused_for(r),
+        );
+    }
     o.counter(
         "protocol_errors_total",
         "Connections closed for a protocol violation or a malformed packet.",

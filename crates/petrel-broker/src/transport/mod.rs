@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 
 use crate::config::ListenerConfig;
 use crate::core::Core;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RefuseReason};
 use crate::security::config::Transport;
 
 pub(crate) use self::filter::ConnGuard;
@@ -229,7 +229,7 @@ async fn serve_wrapped(
     let ip = peer.ip().to_canonical();
     let pending = core.pending_guard(ip);
     if pending.is_none() {
-        Metrics::add(&core.metrics.connections_refused, 1);
+        core.metrics.refused(RefuseReason::PendingConnects);
         return;
     }
     let timeout = core.config.connect_timeout();
