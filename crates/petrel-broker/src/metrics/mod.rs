@@ -248,15 +248,21 @@ impl Metrics {
 mod tests {
     use super::*;
 
-    #[test]
-    fn reasons_are_indexed_in_order_with_distinct_labels() {
-        for (i, r) in DropReason::ALL.iter().enumerate() {
-            assert_eq!(r.index(), i);
+    /// Each reason's index is its position, and no two share a label.
+    fn indexed_with_distinct_labels(reasons: &[(usize, &str)]) {
+        for (i, (index, _)) in reasons.iter().enumerate() {
+            assert_eq!(*index, i);
         }
-        let mut labels: Vec<_> = DropReason::ALL.iter().map(|r| r.label()).collect();
+        let mut labels: Vec<_> = reasons.iter().map(|r| r.1).collect();
         labels.sort_unstable();
         labels.dedup();
-        assert_eq!(labels.len(), DropReason::ALL.len());
+        assert_eq!(labels.len(), reasons.len());
+    }
+
+    #[test]
+    fn reasons_are_indexed_in_order_with_distinct_labels() {
+        indexed_with_distinct_labels(&DropReason::ALL.map(|r| (r.index(), r.label())));
+        indexed_with_distinct_labels(&RefuseReason::ALL.map(|r| (r.index(), r.label())));
     }
 
     #[test]

@@ -58,19 +58,3 @@ impl RefuseReason {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reasons_are_indexed_in_order_with_distinct_labels() {
-        for (i, r) in RefuseReason::ALL.iter().enumerate() {
-            assert_eq!(r.index(), i);
-        }
-        let mut labels: Vec<_> = RefuseReason::ALL.iter().map(|r| r.label()).collect();
-        labels.sort_unstable();
-        labels.dedup();
-        assert_eq!(labels.len(), RefuseReason::ALL.len());
-    }
-}

@@ -59,9 +59,20 @@ impl Out {
 
     /// A counter family with one sample per QoS level (label `qos`).
     fn counter_by_qos(&mut self, name: &str, help: &str, values: [u64; 3]) {
+        self.counter_by(name, help, "qos", QOS.into_iter().zip(values));
+    }
+
+    /// A counter family with one sample per value of the label `key`.
+    fn counter_by<'v>(
+        &mut self,
+        name: &str,
+        help: &str,
+        key: &str,
+        samples: impl IntoIterator<Item = (&'v str, u64)>,
+    ) {
         self.family(name, "counter", help);
-        for (qos, n) in QOS.iter().zip(values) {
-            self.sample(name, &[("qos", qos)], n);
+        for (value, n) in samples {
+            self.sample(name, &[(key, value)], n);
         }
     }
 }
@@ -105,18 +116,12 @@ pub(crate) fn render(m: &MetricsSnapshot, s: &State) -> String {
         "Network connections accepted.",
         m.connections_total,
     );
-    o.family(
+    o.counter_by(
         "connections_refused_total",
-        "counter",
         "Connections refused before or at CONNECT, by reason.",
+        "reason",
+        RefuseReason::ALL.map(|r| (r.label(), m.refused_for(r))),
     );
-    for r in RefuseReason::ALL {
-        o.sample(
-            "connections_refused_total",
-            &[("reason", r.label())],
-            m.refused_for(r),
-        );
-    }
     o.counter(
         "protocol_errors_total",
         "Connections closed for a protocol violation or a malformed packet.",
@@ -152,18 +157,12 @@ pub(crate) fn render(m: &MetricsSnapshot, s: &State) -> String {
         "Bytes written to client connections.",
         m.bytes_sent,
     );
-    o.family(
+    o.counter_by(
         "messages_dropped_total",
-        "counter",
         "Messages not delivered to a recipient (or not routed at all), by reason.",
+        "reason",
+        DropReason::ALL.map(|r| (r.label(), m.dropped_for(r))),
     );
-    for r in DropReason::ALL {
-        o.sample(
-            "messages_dropped_total",
-            &[("reason", r.label())],
-            m.dropped_for(r),
-        );
-    }
     o.gauge(
         "messages_queued",
         "Messages in session queues, waiting or in flight.",
